@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every test layer: compiled (with the race detector), interpreted by
+# yaegi, the harness module (loader, providers, iron-session interop, real
+# Traefik with headless Chromium) and bounded fuzzing. Installs what is missing.
+# Each layer prints "<layer>: N passed, N failed"; any failure fails the run.
+set -uo pipefail
+. "$(dirname "$0")/tools.sh"
+cd "$repo_root"
+
+logs="$repo_root/.cache/test-logs"
+mkdir -p "$logs"
+total_pass=0
+total_fail=0
+failed_layers=""
+
+# layer NAME COMMAND...: runs a `go test -v`-style command, shows its output,
+# and counts its test results (subtests included).
+layer() {
+  local name=$1; shift
+  echo "=== layer: $name"
+  local log="$logs/$name.log" rc
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local pass fail
+  pass=$(grep -cE '^ *--- PASS' "$log")
+  fail=$(grep -cE '^ *--- FAIL' "$log")
+  if [ "$rc" != 0 ] && [ "$fail" = 0 ]; then fail=1; fi
+  echo "$name: $pass passed, $fail failed"
+  total_pass=$((total_pass + pass))
+  total_fail=$((total_fail + fail))
+  [ "$fail" = 0 ] || failed_layers="$failed_layers $name"
+}
+
+compiled() { go vet . && go test -race -count=1 -v ./...; }
+
+interpreted() {
+  ensure_yaegi
+  local gopath
+  gopath=$(gopath_copy)
+  (cd "$gopath/src/github.com/traefik-authkit/authkit" && GOPATH="$gopath" GO111MODULE=off yaegi test -v .)
+}
+
+fuzz_seconds=${FUZZ_SECONDS:-10}
+fuzzing() {
+  local target rc=0
+  for target in $(go test -list '^Fuzz' . | grep '^Fuzz'); do
+    go test -run '^$' -fuzz "^$target\$" -fuzztime "${fuzz_seconds}s" -v . || rc=1
+  done
+  return $rc
+}
+
+harness() {
+  [ -d harness ] || return 0
+  (cd harness && ./test.sh)
+}
+
+layer compiled compiled
+layer interpreted interpreted
+layer harness harness
+layer fuzz fuzzing
+
+echo
+if [ -n "$failed_layers" ]; then
+  echo "FAILED layers:$failed_layers"
+fi
+echo "all layers: $total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ]
