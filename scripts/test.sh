@@ -22,8 +22,9 @@ layer() {
   "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   local pass fail
-  pass=$(grep -cE '^ *--- PASS' "$log")
-  fail=$(grep -cE '^ *--- FAIL' "$log")
+  # go test -v prints a line per test; node's runner prints totals.
+  pass=$(( $(grep -cE '^ *--- PASS' "$log") + $(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | paste -sd+ | sed 's/^$/0/' | bc) ))
+  fail=$(( $(grep -cE '^ *--- FAIL' "$log") + $(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | paste -sd+ | sed 's/^$/0/' | bc) ))
   if [ "$rc" != 0 ] && [ "$fail" = 0 ]; then fail=1; fi
   echo "$name: $pass passed, $fail failed"
   total_pass=$((total_pass + pass))
@@ -49,6 +50,12 @@ fuzzing() {
   return $rc
 }
 
+# interop: seals cross between the plugin and the real iron-session (npm).
+interop() {
+  ensure_node_modules interop
+  (cd interop && node --test)
+}
+
 harness() {
   [ -d harness ] || return 0
   (cd harness && ./test.sh)
@@ -56,6 +63,7 @@ harness() {
 
 layer compiled compiled
 layer interpreted interpreted
+layer interop interop
 layer harness harness
 layer fuzz fuzzing
 
