@@ -7,6 +7,9 @@ package authkit
 import (
 	"context"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
 )
 
 // Config is the dynamic configuration of one middleware instance. Keys are
@@ -72,7 +75,314 @@ func CreateConfig() *Config {
 	}
 }
 
-// New validates the configuration and builds the middleware.
+// New validates the configuration and builds the middleware. Every
+// configuration problem is reported here, naming the key, never later on a
+// request.
 func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
-	return next, nil
+	s, err := parseSettings(config)
+	if err != nil {
+		return nil, err
+	}
+	client := newWorkOSClient(s.apiBaseURL, s.clientID, s.apiKey, workosAPITimeout)
+	a := &authKit{
+		next:   next,
+		name:   name,
+		s:      s,
+		workos: client,
+		log:    newEventLog(name, s.debug, nil),
+		now:    time.Now,
+	}
+	a.verifier = &tokenVerifier{keys: sharedKeySet(client.jwksURL(), client.http), leeway: defaultTokenLeeway, now: a.now}
+	return a, nil
+}
+
+// authKit is one configured middleware instance.
+type authKit struct {
+	next     http.Handler
+	name     string
+	s        *settings
+	workos   *workosClient
+	verifier *tokenVerifier
+	log      *eventLog
+	now      func() time.Time
+}
+
+// keySets shares one JWKS cache per URL among all instances (and
+// configuration reloads) of the plugin, which Traefik runs in one
+// interpreter: keys are fetched once, not once per router.
+var keySets = struct {
+	sync.Mutex
+	byURL map[string]*jwksCache
+}{byURL: map[string]*jwksCache{}}
+
+func sharedKeySet(url string, client *http.Client) *jwksCache {
+	keySets.Lock()
+	defer keySets.Unlock()
+	c, ok := keySets.byURL[url]
+	if !ok {
+		c = newJWKSCache(url, client, time.Now)
+		keySets.byURL[url] = c
+	}
+	return c
+}
+
+// internalHeaders are stripped from every incoming request: only the plugin
+// may tell the upstream who the user is.
+var internalHeaders = []string{"X-Url", "X-Redirect-Uri", "X-Sign-Up-Paths"}
+
+func stripInternalHeaders(h http.Header) {
+	for name := range h {
+		if len(name) >= 9 && strings.EqualFold(name[:9], "x-workos-") {
+			delete(h, name)
+		}
+	}
+	for _, name := range internalHeaders {
+		h.Del(name)
+	}
+}
+
+func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	stripInternalHeaders(r.Header)
+	switch r.URL.Path {
+	case a.s.callbackPath:
+		a.handleCallback(w, r)
+		return
+	case a.s.signInPath:
+		a.handleSignIn(w, r)
+		return
+	case a.s.signOutPath:
+		a.handleSignOut(w, r)
+		return
+	case a.s.switchOrganizationPath:
+		a.handleSwitchOrganization(w, r)
+		return
+	}
+
+	rc := readCookies(r, a.s.cookie.name)
+	ext := a.external(r)
+	res := a.authenticate(r, &rc, ext)
+	public := a.s.publicPaths.matchAny(r.URL.Path)
+	protected := !public && (a.s.middlewareAuth || a.s.requirements.any())
+
+	if !res.signedIn && protected {
+		a.unauthenticated(w, r, &rc, ext, res)
+		return
+	}
+	if res.signedIn && !public {
+		if unmet := a.s.requirements.unmet(res.claims); unmet != "" {
+			a.forbidden(w, r, res, unmet)
+			return
+		}
+	}
+	a.setUpstreamHeaders(r, ext, res)
+	a.setResponseHeaders(w, r, &rc, res)
+	a.next.ServeHTTP(w, r)
+}
+
+// external is the request as the browser sees it, in front of Traefik.
+type external struct {
+	origin string // scheme://host
+	https  bool
+}
+
+// external derives the browser-facing origin: baseUrl when configured,
+// else TLS or the X-Forwarded-Proto that Traefik itself sets (it overwrites
+// a client's unless the client is a trusted proxy), and the Host header.
+func (a *authKit) external(r *http.Request) external {
+	if a.s.baseURL != "" {
+		return external{origin: a.s.baseURL, https: strings.HasPrefix(a.s.baseURL, "https:")}
+	}
+	https := r.TLS != nil
+	if !https {
+		proto := r.Header.Get("X-Forwarded-Proto")
+		if i := strings.IndexByte(proto, ','); i >= 0 {
+			proto = proto[:i]
+		}
+		proto = strings.TrimSpace(proto)
+		https = strings.EqualFold(proto, "https") || strings.EqualFold(proto, "wss")
+	}
+	scheme := "http://"
+	if https {
+		scheme = "https://"
+	}
+	return external{origin: scheme + r.Host, https: https}
+}
+
+// secureCookies reports whether cookies get the Secure attribute: on https,
+// and always with SameSite=None, which browsers require it for.
+func (a *authKit) secureCookies(ext external) bool {
+	return ext.https || a.s.cookie.sameSite == "None"
+}
+
+// redirectURI is the absolute callback URL for this request.
+func (a *authKit) redirectURI(ext external) string {
+	if strings.HasPrefix(a.s.redirectURI, "/") {
+		return ext.origin + a.s.redirectURI
+	}
+	return a.s.redirectURI
+}
+
+// authResult is what authenticate learned about a request.
+type authResult struct {
+	signedIn    bool
+	bearer      bool // signed in by an Authorization header, not a cookie
+	badBearer   bool // an Authorization bearer token was present and refused
+	claims      *tokenClaims
+	session     *session
+	sealed      string // the session as sealed, after any refresh
+	refreshed   bool
+	setCookies  []string
+	hadAuthzHdr bool
+}
+
+// authenticate runs authkit-nextjs's per-request algorithm (E.9): unseal,
+// verify, refresh when expired or expiring, and decide which cookies change.
+func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external) *authResult {
+	res := &authResult{hadAuthzHdr: r.Header.Get("Authorization") != ""}
+	if rc.session == "" {
+		if a.s.allowBearerTokens {
+			if token := bearerToken(r); token != "" {
+				a.authenticateBearer(r, token, res)
+			}
+		}
+		return res
+	}
+	secure := a.secureCookies(ext)
+	now := a.now()
+	plain, err := a.s.keyring.Unseal(rc.session, now)
+	var sess *session
+	if err == nil {
+		sess, err = decodeSession(plain)
+	}
+	if err != nil {
+		// authkit-nextjs ends here with a terminal error: the cookie goes.
+		a.log.debug("session cookie unusable", "reason", err.Error())
+		res.setCookies = a.terminalDeletions(rc, secure)
+		return res
+	}
+	claims, verifyErr := a.verifier.verify(r.Context(), sess.accessToken)
+	if verifyErr == nil && !a.expiring(claims, now) {
+		a.signIn(res, sess, claims, rc.session)
+		return res
+	}
+	if verifyErr != nil {
+		a.log.debug("access token not accepted, refreshing", "reason", verifyErr.Error())
+	}
+	a.refresh(r, rc, ext, sess, claims, res)
+	return res
+}
+
+// signIn records a verified session, unless its user and its token disagree
+// (E.10): then the request is signed out but the cookie is kept.
+func (a *authKit) signIn(res *authResult, sess *session, claims *tokenClaims, sealed string) {
+	if sess.userID != "" && claims.Subject != "" && sess.userID != claims.Subject {
+		a.log.event("session_rejected", "reason", "user id does not match the token subject", "user_id", sess.userID)
+		return
+	}
+	res.signedIn, res.session, res.claims, res.sealed = true, sess, claims, sealed
+}
+
+// expiring reports whether the token is inside its refresh buffer (D.3).
+func (a *authKit) expiring(c *tokenClaims, now time.Time) bool {
+	exp, ok := c.expiresAt()
+	if !ok {
+		return false
+	}
+	buffer := c.refreshBuffer(a.s.refreshBuffer)
+	return buffer > 0 && exp.Before(now.Add(buffer))
+}
+
+func (a *authKit) terminalDeletions(rc *requestCookies, secure bool) []string {
+	out := a.s.cookie.sessionDeletions(secure, rc.sessionNames)
+	if a.s.eagerAuth {
+		out = append(out, eagerDeletion(secure))
+	}
+	return out
+}
+
+// refresh trades the session's refresh token for new tokens, once for all
+// concurrent requests carrying it, and applies E.9 step 5 on failure.
+func (a *authKit) refresh(r *http.Request, rc *requestCookies, ext external, sess *session, claims *tokenClaims, res *authResult) {
+	secure := a.secureCookies(ext)
+	orgID := ""
+	if claims != nil {
+		orgID = claims.OrganizationID
+	} else if p, err := parseToken(sess.accessToken); err == nil {
+		orgID = p.claims.OrganizationID // unverified, as authkit-nextjs does
+	}
+	if sess.refreshToken == "" {
+		a.log.event("session_refresh_failed", "transient", false, "reason", "no refresh token", "user_id", sess.userID)
+		res.setCookies = a.terminalDeletions(rc, secure)
+		return
+	}
+	key := refreshKey(a.s.apiBaseURL, a.s.clientID, sess.refreshToken, orgID)
+	resp, err := sharedRefreshes.do(r.Context(), key, a.now(), func(ctx context.Context) (*workosAuthResponse, error) {
+		return a.workos.authenticateWithRefreshToken(ctx, sess.refreshToken, orgID)
+	})
+	if err == nil {
+		err = a.adoptRefresh(rc, secure, sess, resp, res)
+	}
+	if err == nil {
+		return
+	}
+	transient := false
+	if we, ok := err.(*workosError); ok {
+		transient = we.Transient
+	}
+	a.log.event("session_refresh_failed", "transient", transient, "reason", err.Error(), "user_id", sess.userID)
+	if claims != nil && claims.checkTime(a.now(), 0) == nil {
+		// Only expiring: serve the still-valid token and change nothing. A
+		// concurrent request may already have rotated the refresh token.
+		a.signIn(res, sess, claims, rc.session)
+		return
+	}
+	if !transient {
+		res.setCookies = a.terminalDeletions(rc, secure)
+	}
+}
+
+// adoptRefresh seals the refreshed session and records its cookies.
+func (a *authKit) adoptRefresh(rc *requestCookies, secure bool, old *session, resp *workosAuthResponse, res *authResult) error {
+	sess, sealed, err := a.sealResponse(old, resp)
+	if err != nil {
+		return err
+	}
+	// The token comes straight from WorkOS over the API connection; it is
+	// read, not verified, as authkit-nextjs does after a refresh.
+	parsed, err := parseToken(resp.AccessToken)
+	if err != nil {
+		return err
+	}
+	a.log.event("session_refreshed", "user_id", sess.userID, "session_id", parsed.claims.SessionID, "organization_id", parsed.claims.OrganizationID)
+	res.setCookies = append(res.setCookies, a.s.cookie.sessionCookies(sealed, secure, rc.sessionNames)...)
+	res.refreshed = true
+	a.signIn(res, sess, &parsed.claims, sealed)
+	return nil
+}
+
+// authenticateBearer signs an API client in with a WorkOS access token
+// (SPEC "Bearer tokens"): verified, never refreshed, never a cookie.
+func (a *authKit) authenticateBearer(r *http.Request, token string, res *authResult) {
+	claims, err := a.verifier.verify(r.Context(), token)
+	if err != nil || claims.Subject == "" {
+		a.log.debug("bearer token refused", "reason", errorText(err, "no sub claim"))
+		res.badBearer = true
+		return
+	}
+	res.signedIn, res.bearer, res.claims = true, true, claims
+}
+
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func errorText(err error, otherwise string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return otherwise
 }
