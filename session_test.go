@@ -98,7 +98,9 @@ func TestDecodeSession(t *testing.T) {
 		check   func(*session) bool
 	}{
 		{"minimal", `{"accessToken":"t","refreshToken":"r","user":{"id":"u","email":"e@x"}}`, false,
-			func(s *session) bool { return s.accessToken == "t" && s.refreshToken == "r" && s.userID == "u" && s.userEmail == "e@x" }},
+			func(s *session) bool {
+				return s.accessToken == "t" && s.refreshToken == "r" && s.userID == "u" && s.userEmail == "e@x"
+			}},
 		{"impersonator", `{"accessToken":"t","impersonator":{"email":"admin@x","reason":null}}`, false,
 			func(s *session) bool { return s.impersonatorEmail == "admin@x" }},
 		{"null user", `{"accessToken":"t","user":null}`, false, func(s *session) bool { return s.userID == "" }},
