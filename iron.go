@@ -165,7 +165,9 @@ func (k *Keyring) Unseal(value string, now time.Time) ([]byte, error) {
 	if !ok {
 		return nil, ErrSealUnknownPassword
 	}
-	mac, err := base64.RawURLEncoding.DecodeString(macText)
+	// Strict: iron-webcrypto compares the digest's text, so another
+	// spelling of the same bytes is refused as it is there.
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(macText)
 	if err != nil || len(mac) != ironMACLen {
 		return nil, ErrSealBadMAC
 	}

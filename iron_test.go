@@ -208,13 +208,12 @@ func TestUnsealRejectsTampering(t *testing.T) {
 		p[i] = value
 		return strings.Join(p, "*") + "~2"
 	}
-	flip := func(s string) string { // change the last character
-		last := s[len(s)-1]
-		c := byte('A')
-		if last == 'A' {
-			c = 'B'
+	flip := func(s string) string { // change the first character, never a padding bit
+		c := "A"
+		if s[0] == 'A' {
+			c = "B"
 		}
-		return s[:len(s)-1] + string(c)
+		return c + s[1:]
 	}
 	tests := []struct {
 		name  string
@@ -240,6 +239,7 @@ func TestUnsealRejectsTampering(t *testing.T) {
 		{"digest", field(7, flip(parts[7])), ErrSealBadMAC},
 		{"digest not base64url", field(7, "!!!!"), ErrSealBadMAC},
 		{"digest padded", field(7, parts[7]+"="), ErrSealBadMAC},
+		{"digest with non-zero padding bits", field(7, parts[7][:42]+string(parts[7][42]^1)), ErrSealBadMAC},
 		{"oversized", strings.Repeat("a", maxSealLength+1) + "~2", ErrSealMalformed},
 	}
 	for _, tt := range tests {
