@@ -211,3 +211,41 @@ func (e *testEnv) sessionOf(value string) *session {
 	}
 	return s
 }
+
+func TestLogsNeverCarrySecrets(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Debug = true; c.MiddlewareAuth.Enabled = true })
+	sealed, issued := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, -time.Minute)
+	env.fake.InjectFault(fakeworkos.EndpointAuthenticate, fakeworkos.Fault{Kind: fakeworkos.FaultInvalidGrant, Count: 1})
+	env.do(document("/page", "wos-session="+sealed)) // refresh fails, terminal
+	sealed2, issued2 := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, -time.Minute)
+	refreshed := env.do(document("/page", "wos-session="+sealed2))
+	env.do(document("/page", "wos-session=garbage"))
+	env.do(request{target: "/page", headers: map[string]string{"Authorization": "Bearer " + issued.AccessToken}})
+	start := env.do(document("/auth/sign-in", ""))
+	signInThroughFake(t, env, start, fakeworkos.UserBob)
+	env.do(document("/auth/sign-out", "wos-session="+sealed2))
+
+	logs := env.logs.String()
+	secrets := map[string]string{
+		"access token": issued.AccessToken, "refresh token": issued.RefreshToken, "sealed session": sealed,
+		"second refresh token": issued2.RefreshToken, "refreshed cookie": cookieValue(setCookie(refreshed, "wos-session")),
+		"API key": env.fake.APIKey(), "cookie password": testCookiePassword,
+		"state": mustQuery(t, start.Header().Get("Location")).Get("state"),
+	}
+	for name, secret := range secrets {
+		if len(secret) < 16 {
+			t.Fatalf("%s is too short to search for", name)
+		}
+		// Any 16-byte window of the secret would betray it.
+		for i := 0; i+16 <= len(secret); i += 8 {
+			if strings.Contains(logs, secret[i:i+16]) {
+				t.Fatalf("the logs contain part of the %s", name)
+			}
+		}
+	}
+	for _, event := range []string{"session_refresh_failed", "session_refreshed", "signed_in", "signed_out"} {
+		if !strings.Contains(logs, `"msg":"`+event+`"`) {
+			t.Errorf("no %s event", event)
+		}
+	}
+}

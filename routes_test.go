@@ -381,3 +381,45 @@ func TestLargeSessionIsSplitAndReassembled(t *testing.T) {
 		t.Fatalf("x-workos-session carries %d bytes, want the whole seal", len(got))
 	}
 }
+
+func TestMergeVary(t *testing.T) {
+	tests := []struct {
+		existing []string
+		ours     string
+		want     string
+	}{
+		{nil, "Cookie", "Cookie"},
+		{[]string{"accept-encoding"}, "Cookie, Authorization", "Accept-encoding, Cookie, Authorization"},
+		{[]string{"Cookie", "origin"}, "Cookie", "Cookie, Origin"},
+	}
+	for _, tt := range tests {
+		if got := mergeVary(tt.existing, tt.ours); got != tt.want {
+			t.Errorf("mergeVary(%q, %q) = %q, want %q", tt.existing, tt.ours, got, tt.want)
+		}
+	}
+}
+
+func TestIsInitialDocumentRequest(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		want    bool
+	}{
+		{"navigation", map[string]string{"Accept": documentAccept}, true},
+		{"fetch", map[string]string{"Accept": "*/*"}, false},
+		{"RSC", map[string]string{"Accept": documentAccept, "RSC": "1"}, false},
+		{"router state tree", map[string]string{"Accept": documentAccept, "Next-Router-State-Tree": "x"}, false},
+		{"Next prefetch", map[string]string{"Accept": documentAccept, "Next-Router-Prefetch": "1"}, false},
+		{"Purpose prefetch", map[string]string{"Accept": documentAccept, "Purpose": "prefetch"}, false},
+		{"Sec-Purpose prefetch", map[string]string{"Accept": documentAccept, "Sec-Purpose": "prefetch"}, false},
+	}
+	for _, tt := range tests {
+		r, _ := http.NewRequest(http.MethodGet, "http://app.test/", nil)
+		for k, v := range tt.headers {
+			r.Header.Set(k, v)
+		}
+		if got := isInitialDocumentRequest(r); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
