@@ -85,12 +85,14 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	}
 	client := newWorkOSClient(s.apiBaseURL, s.clientID, s.apiKey, workosAPITimeout)
 	a := &authKit{
-		next:   next,
-		name:   name,
-		s:      s,
-		workos: client,
-		log:    newEventLog(name, s.debug, nil),
-		now:    time.Now,
+		next:     next,
+		name:     name,
+		s:        s,
+		workos:   client,
+		sessions: sharedSessions,
+		cacheNS:  cacheNamespace(s),
+		log:      newEventLog(name, s.debug, nil),
+		now:      time.Now,
 	}
 	a.verifier = &tokenVerifier{keys: sharedKeySet(client.jwksURL(), client.http), leeway: defaultTokenLeeway, now: a.now}
 	return a, nil
@@ -103,6 +105,8 @@ type authKit struct {
 	s        *settings
 	workos   *workosClient
 	verifier *tokenVerifier
+	sessions *sessionCache
+	cacheNS  string
 	log      *eventLog
 	now      func() time.Time
 }
@@ -247,17 +251,16 @@ func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external
 		}
 		return res
 	}
-	secure := a.secureCookies(ext)
 	now := a.now()
-	plain, err := a.s.keyring.Unseal(rc.session, now)
-	var sess *session
-	if err == nil {
-		sess, err = decodeSession(plain)
+	if e := a.sessions.get(a.cacheNS, rc.session, now); e != nil {
+		res.signedIn, res.session, res.claims, res.sealed = true, e.session, e.claims, rc.session
+		return res
 	}
+	sess, err := a.openSession(rc.session, now)
 	if err != nil {
 		// authkit-nextjs ends here with a terminal error: the cookie goes.
 		a.log.debug("session cookie unusable", "reason", err.Error())
-		res.setCookies = a.terminalDeletions(rc, secure)
+		res.setCookies = a.terminalDeletions(rc, a.secureCookies(ext))
 		return res
 	}
 	claims, verifyErr := a.verifier.verify(r.Context(), sess.accessToken)
@@ -272,14 +275,30 @@ func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external
 	return res
 }
 
+// openSession unseals and decodes a session cookie value.
+func (a *authKit) openSession(sealed string, now time.Time) (*session, error) {
+	plain, err := a.s.keyring.Unseal(sealed, now)
+	if err != nil {
+		return nil, err
+	}
+	return decodeSession(plain)
+}
+
 // signIn records a verified session, unless its user and its token disagree
-// (E.10): then the request is signed out but the cookie is kept.
+// (E.10): then the request is signed out but the cookie is kept. A session
+// that stays valid past its refresh point is cached until then.
 func (a *authKit) signIn(res *authResult, sess *session, claims *tokenClaims, sealed string) {
 	if sess.userID != "" && claims.Subject != "" && sess.userID != claims.Subject {
 		a.log.event("session_rejected", "reason", "user id does not match the token subject", "user_id", sess.userID)
 		return
 	}
 	res.signedIn, res.session, res.claims, res.sealed = true, sess, claims, sealed
+	now := a.now()
+	validUntil := now.Add(maxCacheLifetime)
+	if exp, ok := claims.expiresAt(); ok {
+		validUntil = exp.Add(-claims.refreshBuffer(a.s.refreshBuffer))
+	}
+	a.sessions.put(a.cacheNS, sealed, sess, claims, validUntil, now)
 }
 
 // expiring reports whether the token is inside its refresh buffer (D.3).

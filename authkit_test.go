@@ -19,7 +19,7 @@ import (
 // testEnv is the plugin in front of a recording upstream, talking to a
 // fake WorkOS on 127.0.0.1.
 type testEnv struct {
-	t        *testing.T
+	t        testing.TB
 	fake     *fakeworkos.Server
 	api      *httptest.Server
 	ak       *authKit
@@ -66,7 +66,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newTestEnv(t *testing.T, configure func(*Config)) *testEnv {
+func newTestEnv(t testing.TB, configure func(*Config)) *testEnv {
 	t.Helper()
 	keyA, _ := testKeys(t)
 	fake := fakeworkos.New(fakeworkos.Options{SigningKey: keyA})

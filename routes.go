@@ -187,6 +187,7 @@ func (a *authKit) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	secure := a.secureCookies(ext)
 	rc := readCookies(r, a.s.cookie.name)
 	sessionID, userID := a.sessionIDForSignOut(r, &rc)
+	a.sessions.remove(rc.session)
 	cookies := a.s.cookie.sessionDeletions(secure, rc.sessionNames)
 	for _, name := range rc.pkceNames {
 		cookies = append(cookies, a.s.cookie.pkceDeletion(name, secure))
@@ -215,11 +216,7 @@ func (a *authKit) sessionIDForSignOut(r *http.Request, rc *requestCookies) (sess
 	if rc.session == "" {
 		return "", ""
 	}
-	plain, err := a.s.keyring.Unseal(rc.session, a.now())
-	if err != nil {
-		return "", ""
-	}
-	sess, err := decodeSession(plain)
+	sess, err := a.openSession(rc.session, a.now())
 	if err != nil {
 		return "", ""
 	}
@@ -272,9 +269,14 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		}
 		return
 	}
-	// The cookies of any refresh authenticate did are superseded.
+	// The cookies of any refresh authenticate did are superseded. The cache
+	// keeps sessions without their foreign keys, so read those afresh.
 	res.setCookies = nil
-	if err := a.adoptRefresh(&rc, a.secureCookies(ext), res.session, resp, res); err != nil {
+	previous := res.session
+	if full, err := a.openSession(res.sealed, a.now()); err == nil {
+		previous = full
+	}
+	if err := a.adoptRefresh(&rc, a.secureCookies(ext), previous, resp, res); err != nil {
 		writeProblem(w, r, http.StatusBadGateway, "invalid_workos_response", "Could not switch organizations.", nil)
 		return
 	}

@@ -1,0 +1,128 @@
+package authkit
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/traefik-authkit/authkit/internal/fakeworkos"
+)
+
+// brokenVerifier refuses every token: a request that still signs in was
+// answered from the cache.
+func brokenVerifier() *tokenVerifier {
+	never := func() time.Time { return time.Now() }
+	keys := newJWKSCache("http://127.0.0.1:1/none", &http.Client{}, never)
+	keys.fetched, keys.fetchedAt, keys.lastAttempt = true, time.Now(), time.Now()
+	return &tokenVerifier{keys: keys, now: never}
+}
+
+func TestSignedInRequestsAreServedFromTheCache(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.ak.sessions = newSessionCache(16)
+	sealed, _ := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, 0)
+	env.do(document("/page", "wos-session="+sealed))
+	if env.ak.sessions.len() != 1 {
+		t.Fatalf("cache holds %d entries, want 1", env.ak.sessions.len())
+	}
+	env.ak.verifier = brokenVerifier()
+	w := env.do(document("/page", "wos-session="+sealed))
+	if w.Code != http.StatusOK || env.upstream.last().Get("X-Workos-User-Id") != fakeworkos.UserAlice ||
+		env.upstream.last().Get("X-Workos-Session") != sealed {
+		t.Fatalf("cache hit: %d, user %q", w.Code, env.upstream.last().Get("X-Workos-User-Id"))
+	}
+	// Another cookie of the same user is not a hit: it is verified, fails
+	// with this verifier, and is refreshed.
+	other, _ := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, 0)
+	env.do(document("/page", "wos-session="+other))
+	if env.fake.RefreshCalls() != 1 {
+		t.Fatalf("refreshes %d: an uncached cookie was not verified", env.fake.RefreshCalls())
+	}
+}
+
+func TestCachedSessionEndsAtTheRefreshPoint(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.ak.sessions = newSessionCache(16)
+	sealed, _ := env.session(fakeworkos.UserBob, "", 40*time.Second) // refresh point: exp - 30 s
+	env.do(document("/page", "wos-session="+sealed))
+	if env.ak.sessions.len() != 1 || env.fake.RefreshCalls() != 0 {
+		t.Fatalf("entries %d, refreshes %d", env.ak.sessions.len(), env.fake.RefreshCalls())
+	}
+	env.ak.now = func() time.Time { return time.Now().Add(11 * time.Second) }
+	w := env.do(document("/page", "wos-session="+sealed))
+	if env.fake.RefreshCalls() != 1 || setCookie(w, "wos-session") == "" {
+		t.Fatalf("past the refresh point the cached session was still served (refreshes %d)", env.fake.RefreshCalls())
+	}
+}
+
+func TestSignOutForgetsTheCachedSession(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.ak.sessions = newSessionCache(16)
+	sealed, _ := env.session(fakeworkos.UserBob, "", 0)
+	env.do(document("/page", "wos-session="+sealed))
+	env.do(document("/auth/sign-out", "wos-session="+sealed))
+	if env.ak.sessions.len() != 0 {
+		t.Fatalf("%d entries after sign-out", env.ak.sessions.len())
+	}
+}
+
+func TestSessionCacheIsBounded(t *testing.T) {
+	c := newSessionCache(64)
+	now := time.Now()
+	claims := &tokenClaims{Subject: "u"}
+	for i := 0; i < 1000; i++ {
+		c.put("ns", "cookie-"+strconv.Itoa(i), &session{userID: "u"}, claims, now.Add(time.Minute), now)
+		if c.len() > 64 {
+			t.Fatalf("%d entries after %d inserts, bound 64", c.len(), i+1)
+		}
+	}
+	if c.get("ns", "cookie-999", now) == nil {
+		t.Fatal("the newest entry was evicted")
+	}
+}
+
+func TestSessionCacheKeepsNamespacesApart(t *testing.T) {
+	c := newSessionCache(4)
+	now := time.Now()
+	c.put("a", "cookie", &session{userID: "u"}, &tokenClaims{}, now.Add(time.Minute), now)
+	tests := []struct {
+		name, namespace, cookie string
+		at                      time.Time
+		hit                     bool
+	}{
+		{"same namespace and cookie", "a", "cookie", now, true},
+		{"other namespace", "b", "cookie", now, false},
+		{"other cookie", "a", "cookie2", now, false},
+		{"after validUntil", "a", "cookie", now.Add(time.Minute), false},
+	}
+	for _, tt := range tests {
+		if hit := c.get(tt.namespace, tt.cookie, tt.at) != nil; hit != tt.hit {
+			t.Errorf("%s: hit %v, want %v", tt.name, hit, tt.hit)
+		}
+	}
+}
+
+// BenchmarkSignedInRequest measures a whole ServeHTTP for a signed-in
+// request: warm is a cache hit, cold unseals and verifies every time.
+func BenchmarkSignedInRequest(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		cache int
+	}{{"warm", 16}, {"cold", 0}} {
+		mode := mode
+		b.Run(mode.name, func(b *testing.B) {
+			env := newTestEnv(b, nil)
+			env.ak.sessions = newSessionCache(mode.cache)
+			sealed, _ := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, 0)
+			req := document("/page", "wos-session="+sealed)
+			if w := env.do(req); w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				env.do(req)
+			}
+		})
+	}
+}
