@@ -1,0 +1,341 @@
+package loader
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TestMain removes the cached plugin's temporary GOPATH after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	CleanupCached()
+	os.Exit(code)
+}
+
+// repoRoot locates the plugin repository or stops the test.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestLoadTestDataServes loads the repository exactly as Traefik loads a
+// local plugin, builds a middleware from the manifest's testData (which must
+// work offline, as the Plugin Catalog requires) and serves one request.
+func TestLoadTestDataServes(t *testing.T) {
+	p, err := Cached(repoRoot(t))
+	if err != nil {
+		t.Fatalf("load plugin: %v", err)
+	}
+
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Upstream", "yes")
+		io.WriteString(w, "upstream body")
+	})
+	h, err := p.New(p.Manifest.TestData, "authkit-testdata", upstream)
+	if err != nil {
+		t.Fatalf("New with testData: %v\nplugin output:\n%s", err, p.Output())
+	}
+
+	// A public, non-document request: with testData (middlewareAuth off,
+	// no requirements) it must reach the upstream now and after auth lands.
+	req := httptest.NewRequest(http.MethodGet, "http://localhost/public", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+
+	if rec.Code != http.StatusOK || rec.Header().Get("X-Upstream") != "yes" || rec.Body.String() != "upstream body" {
+		t.Fatalf("request did not reach the upstream: status %d, headers %v, body %q\nplugin output:\n%s",
+			rec.Code, rec.Header(), rec.Body.String(), p.Output())
+	}
+}
+
+// TestLoadFactory checks the Load entry point other packages use: two
+// constructors from one repoDir share one interpreter (as in Traefik) and
+// each yields a working handler.
+func TestLoadFactory(t *testing.T) {
+	root := repoRoot(t)
+	p, err := Cached(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"first", "second"} {
+		c, err := Load(root, p.Manifest.TestData)
+		if err != nil {
+			t.Fatalf("%s: Load: %v", name, err)
+		}
+		h, err := c(t.Context(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusTeapot)
+		}))
+		if err != nil {
+			t.Fatalf("%s: constructor: %v", name, err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://localhost/", nil))
+		if rec.Code != http.StatusTeapot {
+			t.Fatalf("%s: status %d, want the upstream's %d", name, rec.Code, http.StatusTeapot)
+		}
+	}
+	if again, _ := Cached(root); again != p {
+		t.Fatal("Cached imported the plugin twice for one repoDir")
+	}
+}
+
+// TestConfigDecoding feeds maps shaped like each Traefik provider delivers
+// them and checks what the plugin's Config receives, so decoding surprises
+// (strings for bools, comma lists, CRD float64s) show up here and not in
+// production.
+func TestConfigDecoding(t *testing.T) {
+	p, err := Cached(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		config map[string]any
+		want   map[string]any // dotted key path → expected value
+	}{
+		{
+			name:   "empty map keeps the defaults",
+			config: map[string]any{},
+			want:   map[string]any{"signInPath": "/auth/sign-in", "signOutPath": "/auth/sign-out"},
+		},
+		{
+			name: "file provider strings",
+			config: map[string]any{
+				"clientId": "client_1", "debug": "true",
+				"middlewareAuth": map[string]any{"enabled": "true"},
+			},
+			want: map[string]any{"clientId": "client_1", "debug": true, "middlewareAuth.enabled": true, "signInPath": "/auth/sign-in"},
+		},
+		{
+			name:   "docker label comma list",
+			config: map[string]any{"signUpPaths": "/join,/register"},
+			want:   map[string]any{"signUpPaths": []string{"/join", "/register"}},
+		},
+		{
+			name: "kubernetes CRD native types",
+			config: map[string]any{
+				"debug":          true,
+				"middlewareAuth": map[string]any{"enabled": true, "unauthenticatedPaths": []any{"/", "/about"}},
+			},
+			want: map[string]any{"debug": true, "middlewareAuth.enabled": true, "middlewareAuth.unauthenticatedPaths": []string{"/", "/about"}},
+		},
+		{
+			name:   "keys match case-insensitively and unknown keys are ignored",
+			config: map[string]any{"CLIENTID": "client_2", "noSuchKey": "x"},
+			want:   map[string]any{"clientId": "client_2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := p.DecodeConfig(tt.config)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			for key, want := range tt.want {
+				got, ok := fieldByKey(reflect.ValueOf(cfg), key)
+				if !ok {
+					t.Fatalf("Config has no field for key %q", key)
+				}
+				if !reflect.DeepEqual(got.Interface(), want) {
+					t.Errorf("%s = %#v, want %#v", key, got.Interface(), want)
+				}
+			}
+		})
+	}
+}
+
+// fieldByKey follows a dotted configuration key through the Config struct,
+// matching field names case-insensitively as mapstructure does.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	for _, part := range strings.Split(key, ".") {
+		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		f := v.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, part) })
+		if !f.IsValid() {
+			return reflect.Value{}, false
+		}
+		v = f
+	}
+	return v, true
+}
+
+// TestManifestErrors breaks the real manifest one way at a time and checks
+// that loading fails with the message Traefik v3.6 gives for it, so a
+// manifest mistake is caught before a release instead of at a user's start.
+func TestManifestErrors(t *testing.T) {
+	root := repoRoot(t)
+	orig, err := os.ReadFile(filepath.Join(root, ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		mutate func(m map[string]any)
+		want   []string
+	}{
+		{
+			name:   "wrong type",
+			mutate: func(m map[string]any) { m["type"] = "plugin" },
+			want:   []string{ModuleName + `: unsupported type "plugin"`},
+		},
+		{
+			name:   "unsupported runtime",
+			mutate: func(m map[string]any) { m["runtime"] = "lua" },
+			want:   []string{ModuleName + `: unsupported runtime '"lua"'`},
+		},
+		{
+			name:   "import not prefixed by the module name",
+			mutate: func(m map[string]any) { m["import"] = "github.com/someone-else/authkit" },
+			want:   []string{`the import "github.com/someone-else/authkit" must be related to the module name "` + ModuleName + `"`},
+		},
+		{
+			name:   "missing import",
+			mutate: func(m map[string]any) { delete(m, "import") },
+			want:   []string{ModuleName + ": missing import", `the import "" must be related`},
+		},
+		{
+			name:   "missing displayName",
+			mutate: func(m map[string]any) { delete(m, "displayName") },
+			want:   []string{ModuleName + ": missing DisplayName"},
+		},
+		{
+			name:   "missing summary",
+			mutate: func(m map[string]any) { m["summary"] = "" },
+			want:   []string{ModuleName + ": missing Summary"},
+		},
+		{
+			name:   "missing testData",
+			mutate: func(m map[string]any) { delete(m, "testData") },
+			want:   []string{ModuleName + ": missing TestData"},
+		},
+		{
+			name:   "useUnsafe without the static setting",
+			mutate: func(m map[string]any) { m["useUnsafe"] = true },
+			want:   []string{"failed to create Yaegi interpreter", "restricted imports"},
+		},
+		{
+			name:   "import of a package that does not exist",
+			mutate: func(m map[string]any) { m["import"] = ModuleName + "/nosuchpkg" },
+			want:   []string{"failed to create Yaegi interpreter", `failed to import plugin code "` + ModuleName + `/nosuchpkg"`},
+		},
+		{
+			name:   "basePkg that is not the package name",
+			mutate: func(m map[string]any) { m["basePkg"] = "wrongname" },
+			want:   []string{"failed to eval New"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if err := yaml.Unmarshal(orig, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(m)
+			data, err := yaml.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			goPath := t.TempDir()
+			dst := filepath.Join(goPath, "src", filepath.FromSlash(ModuleName))
+			if err := CopyPlugin(root, dst); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, ManifestFile), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			_, err = OpenGoPath(goPath, ModuleName)
+			if err == nil {
+				t.Fatalf("loaded despite the broken manifest:\n%s", data)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestCopyPluginSkips checks that the GOPATH copy leaves out what is not
+// plugin source, above all this harness module, which the interpreter must
+// never see.
+func TestCopyPluginSkips(t *testing.T) {
+	dst := t.TempDir()
+	if err := CopyPlugin(repoRoot(t), dst); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".git", ".cache", "harness", "node_modules"} {
+		if _, err := os.Stat(filepath.Join(dst, name)); !os.IsNotExist(err) {
+			t.Errorf("%s was copied", name)
+		}
+	}
+	for _, name := range []string{ManifestFile, "go.mod"} {
+		if _, err := os.Stat(filepath.Join(dst, name)); err != nil {
+			t.Errorf("%s missing from the copy: %v", name, err)
+		}
+	}
+}
+
+// TestNewErrorIsReturned checks that an error from the plugin's New comes
+// back from the constructor unchanged, as Traefik reports it on the router:
+// configuration validation tests depend on seeing that message.
+func TestNewErrorIsReturned(t *testing.T) {
+	goPath := t.TempDir()
+	dir := filepath.Join(goPath, "src", filepath.FromSlash(ModuleName))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		ManifestFile: "displayName: broken\ntype: middleware\nimport: " + ModuleName + "\nsummary: always fails\ntestData: {}\n",
+		"authkit.go": `package authkit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+type Config struct{ ClientID string }
+
+func CreateConfig() *Config { return &Config{} }
+
+func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	return nil, errors.New("clientId: " + config.ClientID + " rejected")
+}
+`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p, err := OpenGoPath(goPath, ModuleName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.New(map[string]any{"clientId": "abc"}, "broken", http.NotFoundHandler())
+	if err == nil || err.Error() != "clientId: abc rejected" {
+		t.Fatalf("New error %v, want %q", err, "clientId: abc rejected")
+	}
+}

@@ -1,0 +1,104 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ManifestFile is the name Traefik looks for at the root of a plugin's source.
+const ManifestFile = ".traefik.yml"
+
+// Manifest is the subset of Traefik's plugin manifest (.traefik.yml) that
+// decides whether and how a local middleware plugin is loaded. Field names and
+// YAML keys are Traefik v3.6's, decoded with the same library (yaml.v3) so
+// that testData arrives with the same Go types Traefik sees.
+type Manifest struct {
+	DisplayName   string         `yaml:"displayName"`
+	Type          string         `yaml:"type"`
+	Runtime       string         `yaml:"runtime"`
+	WasmPath      string         `yaml:"wasmPath"`
+	Import        string         `yaml:"import"`
+	BasePkg       string         `yaml:"basePkg"`
+	Compatibility string         `yaml:"compatibility"`
+	Summary       string         `yaml:"summary"`
+	UseUnsafe     bool           `yaml:"useUnsafe"`
+	TestData      map[string]any `yaml:"testData"`
+}
+
+// isYaegi reports whether the plugin runs in the interpreter; Traefik treats
+// an absent runtime as yaegi for backwards compatibility.
+func (m *Manifest) isYaegi() bool {
+	return m.Runtime == "yaegi" || m.Runtime == ""
+}
+
+// ReadManifest reads <goPath>/src/<moduleName>/.traefik.yml the way Traefik
+// does, including its error wording, so a test can compare messages.
+func ReadManifest(goPath, moduleName string) (*Manifest, error) {
+	return readManifestFile(filepath.Join(goPath, "src", filepath.FromSlash(moduleName), ManifestFile))
+}
+
+// RepoManifest reads the manifest at the root of a plugin checkout.
+func RepoManifest(repoDir string) (*Manifest, error) {
+	return readManifestFile(filepath.Join(repoDir, ManifestFile))
+}
+
+func readManifestFile(p string) (*Manifest, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the plugin manifest %s: %w", p, err)
+	}
+	defer f.Close()
+
+	m := &Manifest{}
+	if err := yaml.NewDecoder(f).Decode(m); err != nil {
+		return nil, fmt.Errorf("failed to decode the plugin manifest %s: %w", p, err)
+	}
+	return m, nil
+}
+
+// CheckManifest applies the checks Traefik v3.6 runs on a local plugin's
+// manifest at startup (before any code is interpreted). All failures are
+// reported together, joined, because Traefik reports them that way: a test
+// can assert each message without fixing one problem at a time.
+func CheckManifest(m *Manifest, moduleName string) error {
+	var errs []error
+
+	switch m.Type {
+	case "middleware":
+		if m.Runtime != "yaegi" && m.Runtime != "wasm" && m.Runtime != "" {
+			errs = append(errs, fmt.Errorf("%s: unsupported runtime '%q'", moduleName, m.Runtime))
+		}
+	case "provider":
+		if m.Runtime != "yaegi" && m.Runtime != "" {
+			errs = append(errs, fmt.Errorf("%s: unsupported runtime '%q'", moduleName, m.Runtime))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s: unsupported type %q", moduleName, m.Type))
+	}
+
+	if m.isYaegi() {
+		if m.Import == "" {
+			errs = append(errs, fmt.Errorf("%s: missing import", moduleName))
+		}
+		if !strings.HasPrefix(m.Import, moduleName) {
+			errs = append(errs, fmt.Errorf("the import %q must be related to the module name %q", m.Import, moduleName))
+		}
+	}
+
+	if m.DisplayName == "" {
+		errs = append(errs, fmt.Errorf("%s: missing DisplayName", moduleName))
+	}
+	if m.Summary == "" {
+		errs = append(errs, fmt.Errorf("%s: missing Summary", moduleName))
+	}
+	if m.TestData == nil {
+		errs = append(errs, fmt.Errorf("%s: missing TestData", moduleName))
+	}
+
+	return errors.Join(errs...)
+}
