@@ -95,6 +95,21 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		now:      time.Now,
 	}
 	a.verifier = &tokenVerifier{keys: sharedKeySet(client.jwksURL(), client.http), leeway: defaultTokenLeeway, now: a.now}
+	if !strings.HasPrefix(s.redirectURI, "/") {
+		a.redirectURIHeader = []string{s.redirectURI}
+	}
+	if s.signUpPathsHeader != "" {
+		a.signUpPathsHeader = []string{s.signUpPathsHeader}
+	}
+	a.routes = map[string]http.HandlerFunc{
+		s.callbackPath:           a.handleCallback,
+		s.signInPath:             a.handleSignIn,
+		s.signOutPath:            a.handleSignOut,
+		s.switchOrganizationPath: a.handleSwitchOrganization,
+	}
+	a.sessionCookieKey = s.cookie.name + "="
+	a.hasRequirements = s.requirements.any()
+	a.gated = s.middlewareAuth || a.hasRequirements
 	return a, nil
 }
 
@@ -109,6 +124,14 @@ type authKit struct {
 	cacheNS  string
 	log      *eventLog
 	now      func() time.Time
+
+	// Prepared in New so requests do not rebuild them.
+	routes            map[string]http.HandlerFunc
+	sessionCookieKey  string // "<cookie name>="
+	gated             bool   // signed-out requests to non-public paths are stopped
+	hasRequirements   bool
+	redirectURIHeader []string // nil when the redirect URI is a path
+	signUpPathsHeader []string // nil without signUpPaths
 }
 
 // keySets shares one JWKS cache per URL among all instances (and
@@ -130,49 +153,42 @@ func sharedKeySet(url string, client *http.Client) *jwksCache {
 	return c
 }
 
-// internalHeaders are stripped from every incoming request: only the plugin
-// may tell the upstream who the user is.
-var internalHeaders = []string{"X-Url", "X-Redirect-Uri", "X-Sign-Up-Paths"}
-
+// stripInternalHeaders removes, from every incoming request, the headers
+// only the plugin may set: a client can never tell the upstream who it is.
+// net/http canonicalises incoming header names, so a prefix test on the
+// canonical form catches every spelling of x-workos-*.
 func stripInternalHeaders(h http.Header) {
 	for name := range h {
-		if len(name) >= 9 && strings.EqualFold(name[:9], "x-workos-") {
+		if strings.HasPrefix(name, "X-Workos-") {
 			delete(h, name)
 		}
 	}
-	for _, name := range internalHeaders {
-		h.Del(name)
-	}
+	delete(h, "X-Url")
+	delete(h, "X-Redirect-Uri")
+	delete(h, "X-Sign-Up-Paths")
 }
 
+// ServeHTTP answers the plugin's routes and decides every other request.
+// The signed-in path with a cached session is kept short on purpose: under
+// Traefik's interpreter each statement costs about a microsecond.
 func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stripInternalHeaders(r.Header)
-	switch r.URL.Path {
-	case a.s.callbackPath:
-		a.handleCallback(w, r)
-		return
-	case a.s.signInPath:
-		a.handleSignIn(w, r)
-		return
-	case a.s.signOutPath:
-		a.handleSignOut(w, r)
-		return
-	case a.s.switchOrganizationPath:
-		a.handleSwitchOrganization(w, r)
+	if route := a.routes[r.URL.Path]; route != nil {
+		route(w, r)
 		return
 	}
-
-	rc := readCookies(r, a.s.cookie.name)
 	ext := a.external(r)
-	res := a.authenticate(r, &rc, ext)
-	public := a.s.publicPaths.matchAny(r.URL.Path)
-	protected := !public && (a.s.middlewareAuth || a.s.requirements.any())
-
-	if !res.signedIn && protected {
-		a.unauthenticated(w, r, &rc, ext, res)
+	rc, res := a.cachedSession(r)
+	if res == nil {
+		rc = readCookies(r, a.s.cookie.name)
+		res = a.authenticate(r, &rc, ext)
+	}
+	public := len(a.s.publicPaths) > 0 && a.s.publicPaths.matchAny(r.URL.Path)
+	if !res.signedIn && a.gated && !public {
+		a.unauthenticated(w, r, ext, res)
 		return
 	}
-	if res.signedIn && !public {
+	if res.signedIn && a.hasRequirements && !public {
 		if unmet := a.s.requirements.unmet(res.claims); unmet != "" {
 			a.forbidden(w, r, res, unmet)
 			return
@@ -181,6 +197,33 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.setUpstreamHeaders(r, ext, res)
 	a.setResponseHeaders(w, r, &rc, res)
 	a.next.ServeHTTP(w, r)
+}
+
+// cachedSession is the fast path: it finds the session cookie with a few
+// calls into package strings and looks it up in the session cache. Anything
+// unusual (no cookie, a split session, several Cookie headers, eagerAuth's
+// extra cookie) returns nil and takes the full path.
+func (a *authKit) cachedSession(r *http.Request) (requestCookies, *authResult) {
+	lines := r.Header["Cookie"]
+	if len(lines) != 1 || a.s.eagerAuth {
+		return requestCookies{}, nil
+	}
+	line := lines[0]
+	i := strings.Index(line, a.sessionCookieKey)
+	if i < 0 || (i > 0 && line[i-1] != ' ' && line[i-1] != ';') {
+		return requestCookies{}, nil
+	}
+	value := line[i+len(a.sessionCookieKey):]
+	if j := strings.IndexByte(value, ';'); j >= 0 {
+		value = value[:j]
+	}
+	e := a.sessions.get(a.cacheNS, value, a.now())
+	if e == nil {
+		return requestCookies{}, nil
+	}
+	rc := requestCookies{session: value, sessionNames: sessionCookieNames{single: true}}
+	return rc, &authResult{signedIn: true, session: e.session, claims: e.claims, sealed: value, identity: e.identity,
+		hadAuthzHdr: len(r.Header["Authorization"]) > 0}
 }
 
 // external is the request as the browser sees it, in front of Traefik.
@@ -197,19 +240,24 @@ func (a *authKit) external(r *http.Request) external {
 		return external{origin: a.s.baseURL, https: strings.HasPrefix(a.s.baseURL, "https:")}
 	}
 	https := r.TLS != nil
-	if !https {
-		proto := r.Header.Get("X-Forwarded-Proto")
-		if i := strings.IndexByte(proto, ','); i >= 0 {
-			proto = proto[:i]
-		}
-		proto = strings.TrimSpace(proto)
-		https = strings.EqualFold(proto, "https") || strings.EqualFold(proto, "wss")
+	if proto := r.Header["X-Forwarded-Proto"]; !https && len(proto) > 0 {
+		https = proto[0] == "https" || (proto[0] != "http" && isHTTPSProto(proto[0]))
 	}
-	scheme := "http://"
 	if https {
-		scheme = "https://"
+		return external{origin: "https://" + r.Host, https: true}
 	}
-	return external{origin: scheme + r.Host, https: https}
+	return external{origin: "http://" + r.Host}
+}
+
+// isHTTPSProto reads an X-Forwarded-Proto value that is not plain "http" or
+// "https": a list from several proxies (the first is the client's) or
+// another spelling.
+func isHTTPSProto(proto string) bool {
+	if i := strings.IndexByte(proto, ','); i >= 0 {
+		proto = proto[:i]
+	}
+	proto = strings.TrimSpace(proto)
+	return strings.EqualFold(proto, "https") || strings.EqualFold(proto, "wss")
 }
 
 // secureCookies reports whether cookies get the Secure attribute: on https,
@@ -234,6 +282,7 @@ type authResult struct {
 	claims      *tokenClaims
 	session     *session
 	sealed      string // the session as sealed, after any refresh
+	identity    []headerField
 	refreshed   bool
 	setCookies  []string
 	hadAuthzHdr bool
@@ -242,7 +291,7 @@ type authResult struct {
 // authenticate runs authkit-nextjs's per-request algorithm (E.9): unseal,
 // verify, refresh when expired or expiring, and decide which cookies change.
 func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external) *authResult {
-	res := &authResult{hadAuthzHdr: r.Header.Get("Authorization") != ""}
+	res := &authResult{hadAuthzHdr: len(r.Header["Authorization"]) > 0}
 	if rc.session == "" {
 		if a.s.allowBearerTokens {
 			if token := bearerToken(r); token != "" {
@@ -253,7 +302,7 @@ func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external
 	}
 	now := a.now()
 	if e := a.sessions.get(a.cacheNS, rc.session, now); e != nil {
-		res.signedIn, res.session, res.claims, res.sealed = true, e.session, e.claims, rc.session
+		res.signedIn, res.session, res.claims, res.sealed, res.identity = true, e.session, e.claims, rc.session, e.identity
 		return res
 	}
 	sess, err := a.openSession(rc.session, now)
@@ -293,12 +342,13 @@ func (a *authKit) signIn(res *authResult, sess *session, claims *tokenClaims, se
 		return
 	}
 	res.signedIn, res.session, res.claims, res.sealed = true, sess, claims, sealed
+	res.identity = identityHeaders(claims, sess, sealed)
 	now := a.now()
 	validUntil := now.Add(maxCacheLifetime)
 	if exp, ok := claims.expiresAt(); ok {
 		validUntil = exp.Add(-claims.refreshBuffer(a.s.refreshBuffer))
 	}
-	a.sessions.put(a.cacheNS, sealed, sess, claims, validUntil, now)
+	a.sessions.put(a.cacheNS, sealed, sess, claims, res.identity, validUntil, now)
 }
 
 // expiring reports whether the token is inside its refresh buffer (D.3).
@@ -389,6 +439,7 @@ func (a *authKit) authenticateBearer(r *http.Request, token string, res *authRes
 		return
 	}
 	res.signedIn, res.bearer, res.claims = true, true, claims
+	res.identity = identityHeaders(claims, nil, "")
 }
 
 func bearerToken(r *http.Request) string {

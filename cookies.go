@@ -148,30 +148,28 @@ type requestCookies struct {
 	pkceNames    []string // wos-auth-verifier and wos-auth-verifier-*
 }
 
-// readCookies parses the request's cookies. When a name repeats (a cookie
-// set for several paths or domains), the first one wins, which is the most
-// specific one browsers send first.
+// readCookies parses the request's cookies. It runs on every request, so
+// it slices the Cookie header with package strings instead of calling
+// Request.Cookies, which allocates and validates every byte of every cookie.
+// When a name repeats (a cookie set for several paths or domains), the first
+// one wins, which is the most specific one browsers send first.
 func readCookies(r *http.Request, sessionName string) requestCookies {
 	var rc requestCookies
 	var chunks [maxSessionChunks]string
-	chunkPrefix := sessionName + "."
-	for _, c := range r.Cookies() {
-		switch {
-		case c.Name == sessionName:
-			if !rc.sessionNames.single {
-				rc.sessionNames.single, rc.session = true, c.Value
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			part := line
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				line = ""
 			}
-		case strings.HasPrefix(c.Name, chunkPrefix):
-			i, err := strconv.Atoi(c.Name[len(chunkPrefix):])
-			if err == nil && i >= 0 && i < maxSessionChunks && chunks[i] == "" {
-				chunks[i] = c.Value
+			eq := strings.IndexByte(part, '=')
+			if eq < 0 {
+				continue
 			}
-		case c.Name == eagerCookieName:
-			if rc.eager == "" {
-				rc.eager = c.Value
-			}
-		case c.Name == pkceCookiePrefix || strings.HasPrefix(c.Name, pkceCookiePrefix+"-"):
-			rc.pkceNames = append(rc.pkceNames, c.Name)
+			name, value := strings.TrimSpace(part[:eq]), strings.TrimSpace(part[eq+1:])
+			rc.add(name, value, sessionName, &chunks)
 		}
 	}
 	for rc.sessionNames.chunks < maxSessionChunks && chunks[rc.sessionNames.chunks] != "" {
@@ -181,6 +179,26 @@ func readCookies(r *http.Request, sessionName string) requestCookies {
 		rc.session = strings.Join(chunks[:rc.sessionNames.chunks], "")
 	}
 	return rc
+}
+
+func (rc *requestCookies) add(name, value, sessionName string, chunks *[maxSessionChunks]string) {
+	switch {
+	case name == sessionName:
+		if !rc.sessionNames.single {
+			rc.sessionNames.single, rc.session = true, value
+		}
+	case len(name) == len(sessionName)+2 && name[len(sessionName)] == '.' && strings.HasPrefix(name, sessionName):
+		i := int(name[len(name)-1] - '0')
+		if i >= 0 && i < maxSessionChunks && chunks[i] == "" {
+			chunks[i] = value
+		}
+	case name == eagerCookieName:
+		if rc.eager == "" {
+			rc.eager = value
+		}
+	case strings.HasPrefix(name, pkceCookiePrefix) && (len(name) == len(pkceCookiePrefix) || name[len(pkceCookiePrefix)] == '-'):
+		rc.pkceNames = append(rc.pkceNames, name)
+	}
 }
 
 // pkceCookieValue returns the value of the named cookie in the request.

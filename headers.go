@@ -10,43 +10,71 @@ import (
 // noStore is authkit-nextjs's cache prevention value (E.7).
 const noStore = "private, no-cache, no-store, must-revalidate, max-age=0"
 
+// headerField is one upstream header, ready to assign. Value slices are
+// built once per verified session and shared by the requests that reuse it;
+// net/http and Traefik's forwarder only read or replace header values.
+type headerField struct {
+	name  string
+	value []string
+}
+
+var (
+	headerTrue    = []string{"true"}
+	headerNoStore = []string{noStore}
+	headerCookie  = []string{"Cookie"}
+)
+
+// identityHeaders are the headers that tell the upstream who is signed in:
+// X-Workos-* from the token's claims and, for a cookie session,
+// x-workos-session as authkit-nextjs's withAuth() reads it. Names are in
+// canonical form so they can be assigned without canonicalisation.
+func identityHeaders(c *tokenClaims, sess *session, sealed string) []headerField {
+	var out []headerField
+	add := func(name, value string) {
+		if value != "" {
+			out = append(out, headerField{name, []string{value}})
+		}
+	}
+	add("X-Workos-User-Id", c.Subject)
+	add("X-Workos-Session-Id", c.SessionID)
+	add("X-Workos-Organization-Id", c.OrganizationID)
+	add("X-Workos-Role", c.Role)
+	add("X-Workos-Roles", strings.Join(c.Roles, ","))
+	add("X-Workos-Permissions", strings.Join(c.Permissions, ","))
+	add("X-Workos-Entitlements", strings.Join(c.Entitlements, ","))
+	add("X-Workos-Feature-Flags", strings.Join(c.FeatureFlags, ","))
+	if sess != nil {
+		add("X-Workos-Session", sealed)
+		add("X-Workos-User-Email", sess.userEmail)
+		add("X-Workos-Impersonator-Email", sess.impersonatorEmail)
+	}
+	return out
+}
+
 // setUpstreamHeaders tells the upstream who the user is, in the headers
 // authkit-nextjs's withAuth() reads and in X-Workos-* identity headers.
 // Incoming copies were stripped before anything else ran.
 func (a *authKit) setUpstreamHeaders(r *http.Request, ext external, res *authResult) {
 	h := r.Header
-	h.Set("X-Workos-Middleware", "true")
-	h.Set("X-Url", ext.origin+r.URL.RequestURI())
-	h.Set("X-Redirect-Uri", a.redirectURI(ext))
-	if a.s.signUpPathsHeader != "" {
-		h.Set("X-Sign-Up-Paths", a.s.signUpPathsHeader)
+	h["X-Workos-Middleware"] = headerTrue
+	h["X-Url"] = []string{ext.origin + r.URL.RequestURI()}
+	if a.redirectURIHeader != nil {
+		h["X-Redirect-Uri"] = a.redirectURIHeader
+	} else {
+		h["X-Redirect-Uri"] = []string{a.redirectURI(ext)}
+	}
+	if a.signUpPathsHeader != nil {
+		h["X-Sign-Up-Paths"] = a.signUpPathsHeader
 	}
 	if !res.signedIn {
 		return
 	}
-	c := res.claims
-	setIfNotEmpty(h, "X-Workos-User-Id", c.Subject)
-	setIfNotEmpty(h, "X-Workos-Session-Id", c.SessionID)
-	setIfNotEmpty(h, "X-Workos-Organization-Id", c.OrganizationID)
-	setIfNotEmpty(h, "X-Workos-Role", c.Role)
-	setIfNotEmpty(h, "X-Workos-Roles", strings.Join(c.Roles, ","))
-	setIfNotEmpty(h, "X-Workos-Permissions", strings.Join(c.Permissions, ","))
-	setIfNotEmpty(h, "X-Workos-Entitlements", strings.Join(c.Entitlements, ","))
-	setIfNotEmpty(h, "X-Workos-Feature-Flags", strings.Join(c.FeatureFlags, ","))
-	if res.bearer {
-		return // a bearer client keeps its Authorization header and has no session
+	for _, f := range res.identity {
+		h[f.name] = f.value
 	}
-	h.Set("X-Workos-Session", res.sealed)
-	setIfNotEmpty(h, "X-Workos-User-Email", res.session.userEmail)
-	setIfNotEmpty(h, "X-Workos-Impersonator-Email", res.session.impersonatorEmail)
-	if a.s.forwardAccessToken {
-		h.Set("Authorization", "Bearer "+res.session.accessToken)
-	}
-}
-
-func setIfNotEmpty(h http.Header, name, value string) {
-	if value != "" {
-		h.Set(name, value)
+	if a.s.forwardAccessToken && !res.bearer {
+		// A bearer client's own Authorization header goes on unchanged.
+		h["Authorization"] = []string{"Bearer " + res.session.accessToken}
 	}
 }
 
@@ -65,12 +93,16 @@ func (a *authKit) setResponseHeaders(w http.ResponseWriter, r *http.Request, rc 
 		h.Add("Set-Cookie", c)
 	}
 	if rc.session != "" || res.hadAuthzHdr || res.signedIn {
-		h.Set("Cache-Control", noStore)
-		vary := "Cookie"
-		if res.hadAuthzHdr {
-			vary = "Cookie, Authorization"
+		h["Cache-Control"] = headerNoStore
+		if existing := h["Vary"]; res.hadAuthzHdr || len(existing) > 0 {
+			vary := "Cookie"
+			if res.hadAuthzHdr {
+				vary = "Cookie, Authorization"
+			}
+			h["Vary"] = []string{mergeVary(existing, vary)}
+		} else {
+			h["Vary"] = headerCookie
 		}
-		h.Set("Vary", mergeVary(h.Values("Vary"), vary))
 	} else if len(cookies) > 0 {
 		h.Set("Cache-Control", "no-store")
 	}
@@ -154,7 +186,7 @@ func jsonOf(v any) []byte {
 
 // unauthenticated stops a signed-out request to a protected path: a
 // navigation goes to AuthKit, anything else gets 401.
-func (a *authKit) unauthenticated(w http.ResponseWriter, r *http.Request, rc *requestCookies, ext external, res *authResult) {
+func (a *authKit) unauthenticated(w http.ResponseWriter, r *http.Request, ext external, res *authResult) {
 	if res.badBearer {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "The bearer token is invalid or expired.", res.setCookies)
@@ -168,7 +200,7 @@ func (a *authKit) unauthenticated(w http.ResponseWriter, r *http.Request, rc *re
 	if a.s.signUpPaths.matchAny(r.URL.Path) {
 		screenHint = "sign-up"
 	}
-	a.startSignIn(w, r, rc, ext, r.URL.RequestURI(), screenHint, "", res.setCookies)
+	a.startSignIn(w, r, ext, r.URL.RequestURI(), screenHint, "", res.setCookies)
 }
 
 // forbidden answers a signed-in user who lacks a requirement. Cookies the

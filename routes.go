@@ -42,7 +42,7 @@ func safeReturnPath(p, fallback string) string {
 
 // startSignIn redirects to AuthKit with a fresh PKCE state, sealed for 600 s
 // into the state parameter and into this flow's own verifier cookie (E.4).
-func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, rc *requestCookies, ext external, returnPath, screenHint, organizationID string, cookies []string) {
+func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext external, returnPath, screenHint, organizationID string, cookies []string) {
 	secure := a.secureCookies(ext)
 	st, err := newAuthState(returnPath)
 	var sealed string
@@ -56,10 +56,10 @@ func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, rc *reques
 	}
 	name := pkceCookieName(sealed)
 	cookies = append(cookies, a.s.cookie.pkceCookie(name, sealed, secure))
-	if len(rc.pkceNames) >= maxPKCECookies {
+	if pending := readCookies(r, a.s.cookie.name).pkceNames; len(pending) >= maxPKCECookies {
 		// Abandoned sign-ins pile up verifier cookies; clear them before
 		// they make the Cookie header too large (431).
-		for _, old := range rc.pkceNames {
+		for _, old := range pending {
 			if old != name {
 				cookies = append(cookies, a.s.cookie.pkceDeletion(old, secure))
 			}
@@ -77,13 +77,16 @@ func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, rc *reques
 
 // handleSignIn always starts a new sign-in, signed in or not.
 func (a *authKit) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	rc := readCookies(r, a.s.cookie.name)
 	returnTo := safeReturnPath(r.URL.Query().Get("returnTo"), a.s.returnPathname)
 	screenHint := a.s.screenHint
-	if a.s.signUpPaths.matchAny(r.URL.Path) {
+	returnPath := returnTo
+	if i := strings.IndexAny(returnPath, "?#"); i >= 0 {
+		returnPath = returnPath[:i]
+	}
+	if a.s.signUpPaths.matchAny(returnPath) {
 		screenHint = "sign-up"
 	}
-	a.startSignIn(w, r, &rc, a.external(r), returnTo, screenHint, "", nil)
+	a.startSignIn(w, r, a.external(r), returnTo, screenHint, "", nil)
 }
 
 // handleCallback completes a sign-in (E.11): the state must be this flow's
@@ -247,7 +250,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 	ext := a.external(r)
 	res := a.authenticate(r, &rc, ext)
 	if !res.signedIn || res.bearer {
-		a.startSignIn(w, r, &rc, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
+		a.startSignIn(w, r, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
 		return
 	}
 	key := refreshKey(a.s.apiBaseURL, a.s.clientID, res.session.refreshToken, organizationID)
@@ -261,7 +264,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		case we != nil && we.AuthkitRedirectURL != "":
 			redirect(w, r, we.AuthkitRedirectURL, res.setCookies)
 		case we != nil && (we.Code == "sso_required" || we.Code == "mfa_enrollment"):
-			a.startSignIn(w, r, &rc, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
+			a.startSignIn(w, r, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
 		case we != nil && we.Transient:
 			writeProblem(w, r, http.StatusBadGateway, "workos_unavailable", "Could not switch organizations right now; try again.", res.setCookies)
 		default:

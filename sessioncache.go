@@ -26,6 +26,7 @@ type cachedSession struct {
 	sealed     string
 	session    *session // without fields: the cache never rewrites a cookie
 	claims     *tokenClaims
+	identity   []headerField
 	validUntil time.Time
 }
 
@@ -79,7 +80,7 @@ func (c *sessionCache) get(namespace, sealed string, now time.Time) *cachedSessi
 }
 
 // put caches a verified session until validUntil, capped by maxCacheLifetime.
-func (c *sessionCache) put(namespace, sealed string, sess *session, claims *tokenClaims, validUntil, now time.Time) {
+func (c *sessionCache) put(namespace, sealed string, sess *session, claims *tokenClaims, identity []headerField, validUntil, now time.Time) {
 	if limit := now.Add(maxCacheLifetime); validUntil.After(limit) {
 		validUntil = limit
 	}
@@ -88,7 +89,7 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 	}
 	stripped := *sess
 	stripped.fields = nil
-	e := &cachedSession{namespace: namespace, sealed: sealed, session: &stripped, claims: claims, validUntil: validUntil}
+	e := &cachedSession{namespace: namespace, sealed: sealed, session: &stripped, claims: claims, identity: identity, validUntil: validUntil}
 	key := maphash.String(c.seed, sealed)
 	c.mu.Lock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {

@@ -1,0 +1,132 @@
+// Package bench measures the plugin as Traefik runs it: loaded into yaegi by
+// the harness loader (the same way Traefik's plugin loader does), next to
+// the same code compiled, in front of an upstream that does nothing.
+//
+//	go test -run '^$' -bench . -count 6 ./bench | tee new.txt; benchstat new.txt
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/traefik-authkit/authkit"
+	"github.com/traefik-authkit/authkit/harness/loader"
+	"github.com/traefik-authkit/authkit/internal/fakeworkos"
+)
+
+const cookiePassword = "this-is-a-bench-cookie-password-0123456789abcdef"
+
+// fixture is a fake WorkOS, a plugin configuration that uses it, and a
+// sealed session for one of its users.
+type fixture struct {
+	config map[string]any
+	cookie string
+}
+
+func newFixture(b *testing.B) fixture {
+	fake := fakeworkos.New(fakeworkos.Options{AccessTokenTTL: time.Hour})
+	api := httptest.NewServer(fake)
+	b.Cleanup(api.Close)
+	u, _ := url.Parse(api.URL)
+	issued, err := fake.IssueSession(fakeworkos.SessionParams{UserID: fakeworkos.UserAlice, OrganizationID: fakeworkos.OrgAcme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var user map[string]any
+	if err := json.Unmarshal(issued.User, &user); err != nil {
+		b.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{
+		"accessToken": issued.AccessToken, "refreshToken": issued.RefreshToken,
+		"user": map[string]any{"object": "user", "id": user["id"], "email": user["email"]},
+	})
+	keyring, err := authkit.NewKeyring(map[string]string{"1": cookiePassword})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sealed, err := keyring.Seal(payload, 0, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fixture{
+		config: map[string]any{
+			"clientId": fake.ClientID(), "apiKey": fake.APIKey(), "cookiePassword": cookiePassword,
+			"redirectUri": "/callback", "apiHostname": u.Hostname(), "apiHttps": "false", "apiPort": u.Port(),
+			"middlewareAuth": map[string]any{"enabled": "true", "unauthenticatedPaths": "/public/:path*"},
+		},
+		cookie: "theme=dark; wos-session=" + sealed,
+	}
+}
+
+var noop = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+
+// discard keeps nothing, so the numbers are the middleware's.
+type discard struct{ h http.Header }
+
+func (w *discard) Header() http.Header         { return w.h }
+func (w *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discard) WriteHeader(int)             {}
+
+// handlers returns the plugin compiled and interpreted, built from the same
+// configuration.
+func handlers(b *testing.B, config map[string]any) map[string]http.Handler {
+	root, err := loader.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	plugin, err := loader.Cached(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	interpreted, err := plugin.New(config, "bench", noop)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := authkit.CreateConfig()
+	raw, _ := json.Marshal(config)
+	json.Unmarshal(raw, cfg)
+	cfg.MiddlewareAuth.Enabled = true
+	cfg.MiddlewareAuth.UnauthenticatedPaths = []string{"/public/:path*"}
+	compiled, err := authkit.New(context.Background(), noop, cfg, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string]http.Handler{"compiled": compiled, "interpreted": interpreted}
+}
+
+func serve(b *testing.B, h http.Handler, target, cookie string) {
+	base := httptest.NewRequest(http.MethodGet, "http://app.test"+target, nil)
+	base.Header.Set("Accept", "text/html")
+	base.Header.Set("User-Agent", "bench")
+	if cookie != "" {
+		base.Header.Set("Cookie", cookie)
+	}
+	w := &discard{h: http.Header{}}
+	// Warm up: the first request verifies and fills the session cache.
+	h.ServeHTTP(w, base.Clone(context.Background()))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := *base
+		r.Header = base.Header.Clone()
+		for k := range w.h {
+			delete(w.h, k)
+		}
+		h.ServeHTTP(w, &r)
+	}
+}
+
+func BenchmarkPlugin(b *testing.B) {
+	f := newFixture(b)
+	hs := handlers(b, f.config)
+	for _, mode := range []string{"compiled", "interpreted"} {
+		h := hs[mode]
+		b.Run("signed-in/"+mode, func(b *testing.B) { serve(b, h, "/page?x=1", f.cookie) })
+		b.Run("public/"+mode, func(b *testing.B) { serve(b, h, "/public/about", "") })
+	}
+	b.Run("signed-in/no-middleware", func(b *testing.B) { serve(b, noop, "/page?x=1", f.cookie) })
+}
