@@ -170,15 +170,17 @@ func stripInternalHeaders(h http.Header) {
 
 // ServeHTTP answers the plugin's routes and decides every other request.
 // The signed-in path with a cached session is kept short on purpose: under
-// Traefik's interpreter each statement costs about a microsecond.
+// Traefik's interpreter each statement costs about a microsecond and a
+// method call several, so the steps it takes on every request are plain
+// functions.
 func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stripInternalHeaders(r.Header)
 	if route := a.routes[r.URL.Path]; route != nil {
 		route(w, r)
 		return
 	}
-	ext := a.external(r)
-	rc, res := a.cachedSession(r)
+	ext := externalOf(a, r)
+	rc, res := fastSession(a, r)
 	if res == nil {
 		rc = readCookies(r, a.s.cookie.name)
 		res = a.authenticate(r, &rc, ext)
@@ -194,16 +196,16 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.setUpstreamHeaders(r, ext, res)
-	a.setResponseHeaders(w, r, &rc, res)
+	setUpstreamHeaders(a, r, ext, res)
+	setResponseHeaders(a, w, r, &rc, res)
 	a.next.ServeHTTP(w, r)
 }
 
-// cachedSession is the fast path: it finds the session cookie with a few
+// fastSession is the fast path: it finds the session cookie with a few
 // calls into package strings and looks it up in the session cache. Anything
 // unusual (no cookie, a split session, several Cookie headers, eagerAuth's
 // extra cookie) returns nil and takes the full path.
-func (a *authKit) cachedSession(r *http.Request) (requestCookies, *authResult) {
+func fastSession(a *authKit, r *http.Request) (requestCookies, *authResult) {
 	lines := r.Header["Cookie"]
 	if len(lines) != 1 || a.s.eagerAuth {
 		return requestCookies{}, nil
@@ -217,7 +219,7 @@ func (a *authKit) cachedSession(r *http.Request) (requestCookies, *authResult) {
 	if j := strings.IndexByte(value, ';'); j >= 0 {
 		value = value[:j]
 	}
-	e := a.sessions.get(a.cacheNS, value, a.now())
+	e := lookupSession(a.sessions, a.cacheNS, value, a.now())
 	if e == nil {
 		return requestCookies{}, nil
 	}
@@ -232,10 +234,10 @@ type external struct {
 	https  bool
 }
 
-// external derives the browser-facing origin: baseUrl when configured,
+// externalOf derives the browser-facing origin: baseUrl when configured,
 // else TLS or the X-Forwarded-Proto that Traefik itself sets (it overwrites
 // a client's unless the client is a trusted proxy), and the Host header.
-func (a *authKit) external(r *http.Request) external {
+func externalOf(a *authKit, r *http.Request) external {
 	if a.s.baseURL != "" {
 		return external{origin: a.s.baseURL, https: strings.HasPrefix(a.s.baseURL, "https:")}
 	}

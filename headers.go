@@ -54,7 +54,7 @@ func identityHeaders(c *tokenClaims, sess *session, sealed string) []headerField
 // setUpstreamHeaders tells the upstream who the user is, in the headers
 // authkit-nextjs's withAuth() reads and in X-Workos-* identity headers.
 // Incoming copies were stripped before anything else ran.
-func (a *authKit) setUpstreamHeaders(r *http.Request, ext external, res *authResult) {
+func setUpstreamHeaders(a *authKit, r *http.Request, ext external, res *authResult) {
 	h := r.Header
 	h["X-Workos-Middleware"] = headerTrue
 	h["X-Url"] = []string{ext.origin + r.URL.RequestURI()}
@@ -82,12 +82,12 @@ func (a *authKit) setUpstreamHeaders(r *http.Request, ext external, res *authRes
 // Cache-Control and Vary (E.7). They are set before the upstream runs, on
 // the writer Traefik gave us: wrapping it would hide http.Flusher from
 // streaming upstreams under the interpreter.
-func (a *authKit) setResponseHeaders(w http.ResponseWriter, r *http.Request, rc *requestCookies, res *authResult) {
+func setResponseHeaders(a *authKit, w http.ResponseWriter, r *http.Request, rc *requestCookies, res *authResult) {
 	h := w.Header()
 	cookies := res.setCookies
 	if a.s.eagerAuth && res.signedIn && !res.bearer && isInitialDocumentRequest(r) &&
 		(res.refreshed || rc.eager != res.session.accessToken) {
-		cookies = append(cookies, eagerCookie(res.session.accessToken, a.secureCookies(a.external(r))))
+		cookies = append(cookies, eagerCookie(res.session.accessToken, a.secureCookies(externalOf(a, r))))
 	}
 	for _, c := range cookies {
 		h.Add("Set-Cookie", c)

@@ -86,14 +86,14 @@ func (a *authKit) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if a.s.signUpPaths.matchAny(returnPath) {
 		screenHint = "sign-up"
 	}
-	a.startSignIn(w, r, a.external(r), returnTo, screenHint, "", nil)
+	a.startSignIn(w, r, externalOf(a, r), returnTo, screenHint, "", nil)
 }
 
 // handleCallback completes a sign-in (E.11): the state must be this flow's
 // cookie, the code is exchanged with its verifier, and the browser lands on
 // the state's return path with a session cookie.
 func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
-	ext := a.external(r)
+	ext := externalOf(a, r)
 	secure := a.secureCookies(ext)
 	q := r.URL.Query()
 	code, state := q.Get("code"), q.Get("state")
@@ -186,7 +186,7 @@ func (a *authKit) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Sign out with GET or POST.", nil)
 		return
 	}
-	ext := a.external(r)
+	ext := externalOf(a, r)
 	secure := a.secureCookies(ext)
 	rc := readCookies(r, a.s.cookie.name)
 	sessionID, userID := a.sessionIDForSignOut(r, &rc)
@@ -247,7 +247,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 	}
 	returnTo := safeReturnPath(r.FormValue("returnTo"), "/")
 	rc := readCookies(r, a.s.cookie.name)
-	ext := a.external(r)
+	ext := externalOf(a, r)
 	res := a.authenticate(r, &rc, ext)
 	if !res.signedIn || res.bearer {
 		a.startSignIn(w, r, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,13 +39,14 @@ type cachedSession struct {
 // refresh path never sees a cached session.
 type sessionCache struct {
 	seed    maphash.Seed
-	mu      sync.RWMutex
-	entries map[uint64]*cachedSession
-	max     int
+	entries sync.Map // uint64 → *cachedSession; one call per lookup
+	size    atomic.Int64
+	max     int64
+	evictMu sync.Mutex
 }
 
 func newSessionCache(max int) *sessionCache {
-	return &sessionCache{seed: maphash.MakeSeed(), entries: map[uint64]*cachedSession{}, max: max}
+	return &sessionCache{seed: maphash.MakeSeed(), max: int64(max)}
 }
 
 var sharedSessions = newSessionCache(maxCachedSessions)
@@ -69,11 +71,18 @@ func cacheNamespace(s *settings) string {
 // get returns the verified session for a cookie value, or nil. The keyed
 // hash only finds the slot; the stored cookie must equal the presented one.
 func (c *sessionCache) get(namespace, sealed string, now time.Time) *cachedSession {
-	key := maphash.String(c.seed, sealed)
-	c.mu.RLock()
-	e := c.entries[key]
-	c.mu.RUnlock()
-	if e == nil || e.sealed != sealed || e.namespace != namespace || !now.Before(e.validUntil) {
+	return lookupSession(c, namespace, sealed, now)
+}
+
+// lookupSession is get as a plain function for the hot path: under the
+// interpreter a method call costs several times a function call.
+func lookupSession(c *sessionCache, namespace, sealed string, now time.Time) *cachedSession {
+	v, ok := c.entries.Load(maphash.String(c.seed, sealed))
+	if !ok {
+		return nil
+	}
+	e := v.(*cachedSession)
+	if e.sealed != sealed || e.namespace != namespace || !now.Before(e.validUntil) {
 		return nil
 	}
 	return e
@@ -91,42 +100,46 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 	stripped.fields = nil
 	e := &cachedSession{namespace: namespace, sealed: sealed, session: &stripped, claims: claims, identity: identity, validUntil: validUntil}
 	key := maphash.String(c.seed, sealed)
-	c.mu.Lock()
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
-		c.evictLocked(now)
+	if _, replaced := c.entries.Swap(key, e); !replaced && c.size.Add(1) > c.max {
+		c.evict(now, key)
 	}
-	c.entries[key] = e
-	c.mu.Unlock()
 }
 
 // remove forgets a cookie value (sign-out).
 func (c *sessionCache) remove(sealed string) {
-	key := maphash.String(c.seed, sealed)
-	c.mu.Lock()
-	delete(c.entries, key)
-	c.mu.Unlock()
+	if _, ok := c.entries.LoadAndDelete(maphash.String(c.seed, sealed)); ok {
+		c.size.Add(-1)
+	}
 }
 
-// evictLocked drops expired entries, then arbitrary ones (map order is
+// evict drops expired entries, then arbitrary ones but keep (map order is
 // random) until a sixteenth of the capacity is free, so eviction runs
-// rarely instead of on every insert of a full cache.
-func (c *sessionCache) evictLocked(now time.Time) {
-	for k, e := range c.entries {
-		if !now.Before(e.validUntil) {
-			delete(c.entries, k)
-		}
-	}
+// rarely instead of on every insert into a full cache.
+func (c *sessionCache) evict(now time.Time, keep uint64) {
+	c.evictMu.Lock()
+	defer c.evictMu.Unlock()
 	target := c.max - c.max/16
-	for k := range c.entries {
-		if len(c.entries) <= target {
-			return
+	c.entries.Range(func(key, value any) bool {
+		if !now.Before(value.(*cachedSession).validUntil) {
+			c.drop(key)
 		}
-		delete(c.entries, k)
+		return true
+	})
+	c.entries.Range(func(key, value any) bool {
+		if c.size.Load() <= target {
+			return false
+		}
+		if key.(uint64) != keep {
+			c.drop(key)
+		}
+		return true
+	})
+}
+
+func (c *sessionCache) drop(key any) {
+	if _, ok := c.entries.LoadAndDelete(key); ok {
+		c.size.Add(-1)
 	}
 }
 
-func (c *sessionCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}
+func (c *sessionCache) len() int { return int(c.size.Load()) }
