@@ -185,7 +185,9 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc = readCookies(r, a.s.cookie.name)
 		res = a.authenticate(r, &rc, ext)
 	}
-	public := len(a.s.publicPaths) > 0 && a.s.publicPaths.matchAny(r.URL.Path)
+	// publicPaths is one regexp for the whole list. A path with dot segments
+	// is never public: "/public/../admin" must not pass as "/public/:p*".
+	public := len(a.s.publicPaths) > 0 && a.s.publicPaths[0].MatchString(r.URL.Path) && !hasDotSegment(r.URL.Path)
 	if !res.signedIn && a.gated && !public {
 		a.unauthenticated(w, r, ext, res)
 		return
@@ -199,6 +201,13 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setUpstreamHeaders(a, r, ext, res)
 	setResponseHeaders(a, w, r, &rc, res)
 	a.next.ServeHTTP(w, r)
+}
+
+// hasDotSegment reports whether a path has a "." or ".." segment, which
+// the upstream may resolve to another path than the one matched.
+func hasDotSegment(path string) bool {
+	return strings.Contains(path, "/./") || strings.Contains(path, "/../") ||
+		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
 // fastSession is the fast path: it finds the session cookie with a few

@@ -20,14 +20,18 @@ import (
 // translated to equivalent RE2 expressions, and the few that have no
 // equivalent are rejected when the configuration loads instead of matching
 // differently at request time.
+//
+// Matching runs on every request inside Traefik's interpreter (yaegi
+// v0.16.1), where the cost is in the calls, not in the matching: a call into
+// the standard library costs about a microsecond whatever it does, and a
+// call to a plugin function more, with allocations for every local of the
+// callee. Comparing strings in plugin code therefore loses to one compiled
+// regexp even for a literal pattern, and a list of patterns is matched with
+// one regexp holding them all.
 
 // pathPatternDelimiters are the characters a default parameter never spans,
 // and one of which may trail a matching path.
 const pathPatternDelimiters = "/#?"
-
-// pathPatternLineTerminators are the characters JavaScript's "." does not
-// match; Go's "." only refuses "\n".
-const pathPatternLineTerminators = "\n\r\u2028\u2029"
 
 // pathPatternJSSpace and pathPatternJSNonSpace are, as character class
 // ranges, what JavaScript's "\s" and "\S" match; RE2's "\s" is only ASCII
@@ -38,50 +42,33 @@ const (
 		`\x{202a}-\x{202e}\x{2030}-\x{205e}\x{2060}-\x{2fff}\x{3001}-\x{fefe}\x{ff00}-\x{10ffff}`
 )
 
-// pathPatternKind selects how a compiled pattern is matched. Matching runs on
-// every request inside Traefik's interpreter, where each call into plugin code
-// costs far more than a standard library call, so the common shapes are
-// answered with one or two calls into package strings instead of a regexp.
-type pathPatternKind int
-
-const (
-	// pathPatternRegexp needs the full regular expression.
-	pathPatternRegexp pathPatternKind = iota
-	// pathPatternLiteral is plain text, such as "/about".
-	pathPatternLiteral
-	// pathPatternAnyTail is text followed by "(.*)", such as "/api/(.*)".
-	pathPatternAnyTail
-	// pathPatternSegmentsTail is text followed by "/:name*", such as
-	// "/public/:path*".
-	pathPatternSegmentsTail
-)
-
 // pathPattern is one compiled path pattern.
 type pathPattern struct {
-	source string
-	kind   pathPatternKind
-	// literal is the whole text of a pathPatternLiteral and the leading text
-	// of the tail kinds.
-	literal string
-	// literalASCII reports whether literal is pure ASCII. Case folding then
-	// never changes its length in bytes, so on an ASCII path a failed
-	// comparison of the leading bytes is a definite mismatch.
-	literalASCII bool
-	// re decides every pathPatternRegexp match, and the tail kinds' matches
-	// on paths where byte-wise comparison is inconclusive.
-	re *regexp.Regexp
+	// body is the pattern as an RE2 expression without the anchors, the
+	// case-insensitivity flag and the optional trailing delimiter, which
+	// pathPatternExpression adds, so that several patterns can share them.
+	body string
+	re   *regexp.Regexp
+}
+
+// match reports whether path, a URL path without query or fragment, matches
+// the pattern.
+func (p *pathPattern) match(path string) bool {
+	return p.re.MatchString(path)
 }
 
 // pathPatterns is a list of patterns, such as middlewareAuth's
 // unauthenticatedPaths, that a path matches if it matches any of them.
-type pathPatterns []*pathPattern
+// compilePathPatterns joins every pattern of the list into one regexp, so it
+// holds one element, or none for an empty list.
+type pathPatterns []*regexp.Regexp
 
-// compilePathPatterns compiles every pattern of list. Entries are trimmed of
-// surrounding white space, as the URL parser authkit-nextjs passes patterns
-// through does, and empty entries, which comma-separated configuration
-// produces, are skipped.
+// compilePathPatterns compiles every pattern of list into one matcher.
+// Entries are trimmed of surrounding white space, as the URL parser
+// authkit-nextjs passes patterns through does, and empty entries, which
+// comma-separated configuration produces, are skipped.
 func compilePathPatterns(list []string) (pathPatterns, error) {
-	patterns := make(pathPatterns, 0, len(list))
+	var bodies []string
 	for _, source := range list {
 		source = strings.TrimSpace(source)
 		if source == "" {
@@ -91,15 +78,25 @@ func compilePathPatterns(list []string) (pathPatterns, error) {
 		if err != nil {
 			return nil, err
 		}
-		patterns = append(patterns, p)
+		bodies = append(bodies, p.body)
 	}
-	return patterns, nil
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	re, err := regexp.Compile(pathPatternExpression(strings.Join(bodies, "|")))
+	if err != nil {
+		return nil, fmt.Errorf("path patterns %q: %w", list, err)
+	}
+	return pathPatterns{re}, nil
 }
 
-// matchAny reports whether path matches at least one of the patterns.
+// matchAny reports whether path, a URL path without query or fragment,
+// matches at least one of the patterns. The path is taken as it is: a
+// pattern such as "/public/:rest*" matches "/public/../admin", so dot
+// segments must be resolved before a match can make a path public.
 func (ps pathPatterns) matchAny(path string) bool {
 	for i := 0; i < len(ps); i++ {
-		if matchPathPattern(ps[i], path) {
+		if ps[i].MatchString(path) {
 			return true
 		}
 	}
@@ -129,70 +126,22 @@ func buildPathPattern(source string) (*pathPattern, error) {
 	if err != nil {
 		return nil, err
 	}
-	expr, err := pathPatternExpression(tokens)
+	body, err := pathPatternBody(tokens)
 	if err != nil {
 		return nil, err
 	}
-	re, err := regexp.Compile(expr)
+	re, err := regexp.Compile(pathPatternExpression(body))
 	if err != nil {
 		return nil, err
 	}
-	p := &pathPattern{source: source, re: re}
-	p.kind, p.literal = classifyPathPattern(tokens)
-	p.literalASCII = utf8.RuneCountInString(p.literal) == len(p.literal)
-	return p, nil
+	return &pathPattern{body: body, re: re}, nil
 }
 
-// match reports whether path, a URL path without query or fragment, matches
-// the pattern.
-func (p *pathPattern) match(path string) bool {
-	return matchPathPattern(p, path)
-}
-
-// matchPathPattern is match as a plain function: Traefik's interpreter
-// (yaegi v0.16.1) spends several times longer, and about twenty allocations,
-// on a method call than on a function call, and matchAny calls this once per
-// pattern on every request.
-func matchPathPattern(p *pathPattern, path string) bool {
-	switch p.kind {
-	case pathPatternLiteral:
-		if strings.EqualFold(path, p.literal) {
-			return true
-		}
-		// One trailing delimiter may follow. The comparisons are spelled
-		// out: a call to a helper would cost more than they do.
-		last := len(path) - 1
-		if last < 0 {
-			return false
-		}
-		c := path[last]
-		return (c == '/' || c == '#' || c == '?') && strings.EqualFold(path[:last], p.literal)
-	case pathPatternAnyTail, pathPatternSegmentsTail:
-		n := len(p.literal)
-		if len(path) < n || !strings.EqualFold(path[:n], p.literal) {
-			// Folding can change the length of non-ASCII text ("ſ" folds to
-			// "s"), so only an all-ASCII comparison is conclusive. No text
-			// folds to ASCII text longer than itself.
-			if p.literalASCII && (len(path) < n || utf8.RuneCountInString(path) == len(path)) {
-				return false
-			}
-			return p.re.MatchString(path)
-		}
-		rest := path[n:]
-		if p.kind == pathPatternAnyTail {
-			return !strings.ContainsAny(rest, pathPatternLineTerminators)
-		}
-		// rest must be empty or "/segment/segment…", each segment free of
-		// delimiters, with at most one trailing delimiter.
-		if last := len(rest) - 1; last >= 0 {
-			if c := rest[last]; c == '/' || c == '#' || c == '?' {
-				rest = rest[:last]
-			}
-		}
-		return rest == "" || rest[0] == '/' && rest[len(rest)-1] != '/' &&
-			!strings.Contains(rest, "//") && !strings.ContainsAny(rest, "#?")
-	}
-	return p.re.MatchString(path)
+// pathPatternExpression completes alternatives, pattern bodies separated by
+// "|", as path-to-regexp's defaults demand: case-insensitive, anchored at
+// both ends, with one optional trailing delimiter.
+func pathPatternExpression(alternatives string) string {
+	return `(?i)^(?:` + alternatives + `)[/#?]?$`
 }
 
 // pathPatternLexKind is the kind of a lexeme, as path-to-regexp's lexer
@@ -475,12 +424,13 @@ func (p *pathPatternParser) defaultExclusion(prefix string) (string, error) {
 		"separate the parameters with \"/\" or a single character", before, "/", "#", "?")
 }
 
-// pathPatternExpression builds the RE2 expression equivalent to the
-// JavaScript one path-to-regexp builds from the tokens. Capture groups are
-// left out: only whether the path matches is needed.
-func pathPatternExpression(tokens []pathPatternToken) (string, error) {
+// pathPatternBody builds the RE2 equivalent of the JavaScript expression
+// path-to-regexp builds from the tokens, without what pathPatternExpression adds.
+// It has no capture groups, which matching does not need, so that the bodies
+// of several patterns can be joined into one expression.
+func pathPatternBody(tokens []pathPatternToken) (string, error) {
 	var b strings.Builder
-	b.WriteString(`(?i)^`)
+	groupNames := map[string]bool{}
 	for i := 0; i < len(tokens); i++ {
 		t := tokens[i]
 		if !t.isKey {
@@ -495,7 +445,7 @@ func pathPatternExpression(tokens []pathPatternToken) (string, error) {
 		}
 		value := `[^/#?` + pathPatternClassChar(t.exclude) + `]+`
 		if t.custom != "" {
-			translated, err := translatePathPatternCustom(t.custom)
+			translated, err := translatePathPatternCustom(t.custom, groupNames)
 			if err == nil {
 				// Compiled alone so that a syntax error names the custom
 				// pattern rather than the whole expression.
@@ -521,7 +471,6 @@ func pathPatternExpression(tokens []pathPatternToken) (string, error) {
 			b.WriteString("(?:" + prefix + value + suffix + ")" + t.modifier)
 		}
 	}
-	b.WriteString(`[/#?]?$`)
 	return b.String(), nil
 }
 
@@ -539,8 +488,10 @@ func pathPatternClassChar(c string) string {
 // itself, writes code points as "\uXXXX", lets "." stop at "\r" too, and has
 // empty classes "[]" and "[^]", while RE2 gives several of these other
 // meanings or rejects them. Lookarounds and backreferences, which RE2 cannot
-// express, are refused with a reason.
-func translatePathPatternCustom(src string) (string, error) {
+// express, are refused with a reason. Named groups become non-capturing;
+// groupNames holds the names already used in the pattern, which JavaScript
+// refuses to repeat.
+func translatePathPatternCustom(src string, groupNames map[string]bool) (string, error) {
 	var b strings.Builder
 	inClass := false
 	for i := 0; i < len(src); i++ {
@@ -640,8 +591,16 @@ func translatePathPatternCustom(src string) (string, error) {
 			case strings.HasPrefix(rest, "<=") || strings.HasPrefix(rest, "<!"):
 				return "", errors.New("lookbehind is not supported by Go's regexp")
 			case strings.HasPrefix(rest, "<"):
-				b.WriteString("(?<")
-				i += 2
+				name := pathPatternGroupName.FindString(rest)
+				if name == "" {
+					return "", fmt.Errorf("invalid group name at %q", "(?"+rest)
+				}
+				if groupNames[name] {
+					return "", fmt.Errorf("duplicate group name %q", name[1:len(name)-1])
+				}
+				groupNames[name] = true
+				b.WriteString("(?:")
+				i += 1 + len(name)
 			default:
 				return "", fmt.Errorf("invalid group %q", src[i:i+2])
 			}
@@ -663,6 +622,10 @@ func pathPatternAssertion(src string, next int) error {
 	return nil
 }
 
+// pathPatternGroupName matches the "<name>" of a named group, in the ASCII
+// subset of the identifiers JavaScript accepts.
+var pathPatternGroupName = regexp.MustCompile(`^<[A-Za-z_$][A-Za-z0-9_$]*>`)
+
 // pathPatternQuantifier matches a counted quantifier such as "{2,}"; in
 // JavaScript a "{" that does not start one is a literal.
 var pathPatternQuantifier = regexp.MustCompile(`^\{[0-9]+(,[0-9]*)?\}`)
@@ -679,37 +642,4 @@ func isPathPatternHex(src string, start, n int) bool {
 		}
 	}
 	return true
-}
-
-// classifyPathPattern recognises the pattern shapes match answers without
-// the regexp, and returns the text they compare against.
-func classifyPathPattern(tokens []pathPatternToken) (pathPatternKind, string) {
-	switch len(tokens) {
-	case 0:
-		return pathPatternLiteral, ""
-	case 1:
-		if !tokens[0].isKey {
-			return pathPatternLiteral, tokens[0].text
-		}
-	case 2:
-		if tokens[0].isKey {
-			return pathPatternRegexp, ""
-		}
-	default:
-		return pathPatternRegexp, ""
-	}
-	lead, tail := "", tokens[len(tokens)-1]
-	if len(tokens) == 2 {
-		lead = tokens[0].text
-	}
-	if !tail.param || tail.suffix != "" {
-		return pathPatternRegexp, ""
-	}
-	if tail.custom == ".*" && tail.modifier == "" {
-		return pathPatternAnyTail, lead + tail.prefix
-	}
-	if tail.custom == "" && tail.prefix == "/" && tail.modifier == "*" {
-		return pathPatternSegmentsTail, lead
-	}
-	return pathPatternRegexp, ""
 }

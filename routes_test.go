@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -422,4 +423,40 @@ func TestIsInitialDocumentRequest(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+func TestDotSegmentsAreNeverPublic(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) {
+		c.MiddlewareAuth.Enabled = true
+		c.MiddlewareAuth.UnauthenticatedPaths = []string{"/public/:path*"}
+	})
+	tests := []struct {
+		path   string
+		status int
+	}{
+		{"/public/page", http.StatusOK},
+		{"/public/../admin", http.StatusUnauthorized},
+		{"/public/./x", http.StatusUnauthorized},
+		{"/public/..", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		r := request{target: "/", headers: map[string]string{"Accept": "application/json"}}
+		w := httptestRecorderFor(env, r, tt.path)
+		if w.Code != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.path, w.Code, tt.status)
+		}
+	}
+}
+
+// httptestRecorderFor sends r with a raw path that httptest.NewRequest
+// would otherwise clean.
+func httptestRecorderFor(env *testEnv, req request, rawPath string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
+	r.URL.Path = rawPath
+	for k, v := range req.headers {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	env.ak.ServeHTTP(w, r)
+	return w
 }
