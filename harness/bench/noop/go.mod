@@ -1,0 +1,3 @@
+module github.com/traefik-authkit/noop
+
+go 1.21
