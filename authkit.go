@@ -180,10 +180,12 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ext := externalOf(a, r)
-	rc, res := fastSession(a, r)
+	rc := &noCookies
+	res := fastSession(a, r)
 	if res == nil {
-		rc = readCookies(r, a.s.cookie.name)
-		res = a.authenticate(r, &rc, ext)
+		parsed := readCookies(r, a.s.cookie.name)
+		rc = &parsed
+		res = a.authenticate(r, rc, ext)
 	}
 	// publicPaths is one regexp for the whole list. A path with dot segments
 	// is never public: "/public/../admin" must not pass as "/public/:p*".
@@ -199,7 +201,7 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	setUpstreamHeaders(a, r, ext, res)
-	setResponseHeaders(a, w, r, &rc, res)
+	setResponseHeaders(a, w, r, rc, res)
 	a.next.ServeHTTP(w, r)
 }
 
@@ -210,31 +212,33 @@ func hasDotSegment(path string) bool {
 		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
+// noCookies stands for the cookies of a request answered by fastSession,
+// which never reads them again.
+var noCookies requestCookies
+
 // fastSession is the fast path: it finds the session cookie with a few
-// calls into package strings and looks it up in the session cache. Anything
-// unusual (no cookie, a split session, several Cookie headers, eagerAuth's
-// extra cookie) returns nil and takes the full path.
-func fastSession(a *authKit, r *http.Request) (requestCookies, *authResult) {
+// calls into package strings and looks it up in the session cache, whose
+// entries carry a ready, read-only result. Anything unusual (no cookie, a
+// split session, several Cookie headers, eagerAuth's extra cookie) returns
+// nil and takes the full path.
+func fastSession(a *authKit, r *http.Request) *authResult {
 	lines := r.Header["Cookie"]
 	if len(lines) != 1 || a.s.eagerAuth {
-		return requestCookies{}, nil
+		return nil
 	}
 	line := lines[0]
 	i := strings.Index(line, a.sessionCookieKey)
 	if i < 0 || (i > 0 && line[i-1] != ' ' && line[i-1] != ';') {
-		return requestCookies{}, nil
+		return nil
 	}
 	value := line[i+len(a.sessionCookieKey):]
 	if j := strings.IndexByte(value, ';'); j >= 0 {
 		value = value[:j]
 	}
-	e := lookupSession(a.sessions, a.cacheNS, value, a.now())
-	if e == nil {
-		return requestCookies{}, nil
+	if e := lookupSession(a.sessions, a.cacheNS, value, a.now()); e != nil {
+		return e.result
 	}
-	rc := requestCookies{session: value, sessionNames: sessionCookieNames{single: true}}
-	return rc, &authResult{signedIn: true, session: e.session, claims: e.claims, sealed: value, identity: e.identity,
-		hadAuthzHdr: len(r.Header["Authorization"]) > 0}
+	return nil
 }
 
 // external is the request as the browser sees it, in front of Traefik.
@@ -296,13 +300,12 @@ type authResult struct {
 	identity    []headerField
 	refreshed   bool
 	setCookies  []string
-	hadAuthzHdr bool
 }
 
 // authenticate runs authkit-nextjs's per-request algorithm (E.9): unseal,
 // verify, refresh when expired or expiring, and decide which cookies change.
 func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external) *authResult {
-	res := &authResult{hadAuthzHdr: len(r.Header["Authorization"]) > 0}
+	res := &authResult{}
 	if rc.session == "" {
 		if a.s.allowBearerTokens {
 			if token := bearerToken(r); token != "" {
@@ -313,8 +316,8 @@ func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external
 	}
 	now := a.now()
 	if e := a.sessions.get(a.cacheNS, rc.session, now); e != nil {
-		res.signedIn, res.session, res.claims, res.sealed, res.identity = true, e.session, e.claims, rc.session, e.identity
-		return res
+		copied := *e.result // callers of authenticate may change their result
+		return &copied
 	}
 	sess, err := a.openSession(rc.session, now)
 	if err != nil {

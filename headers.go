@@ -92,11 +92,12 @@ func setResponseHeaders(a *authKit, w http.ResponseWriter, r *http.Request, rc *
 	for _, c := range cookies {
 		h.Add("Set-Cookie", c)
 	}
-	if rc.session != "" || res.hadAuthzHdr || res.signedIn {
+	authz := len(r.Header["Authorization"]) > 0
+	if rc.session != "" || authz || res.signedIn {
 		h["Cache-Control"] = headerNoStore
-		if existing := h["Vary"]; res.hadAuthzHdr || len(existing) > 0 {
+		if existing := h["Vary"]; authz || len(existing) > 0 {
 			vary := "Cookie"
-			if res.hadAuthzHdr {
+			if authz {
 				vary = "Cookie, Authorization"
 			}
 			h["Vary"] = []string{mergeVary(existing, vary)}

@@ -25,10 +25,11 @@ const (
 type cachedSession struct {
 	namespace  string
 	sealed     string
-	session    *session // without fields: the cache never rewrites a cookie
-	claims     *tokenClaims
-	identity   []headerField
 	validUntil time.Time
+	// result is what a request with this cookie learns, shared read-only
+	// by every such request; its session has no fields, as the cache never
+	// rewrites a cookie.
+	result *authResult
 }
 
 // sessionCache remembers verified sessions by cookie value, so a signed-in
@@ -98,7 +99,8 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 	}
 	stripped := *sess
 	stripped.fields = nil
-	e := &cachedSession{namespace: namespace, sealed: sealed, session: &stripped, claims: claims, identity: identity, validUntil: validUntil}
+	result := &authResult{signedIn: true, session: &stripped, claims: claims, sealed: sealed, identity: identity}
+	e := &cachedSession{namespace: namespace, sealed: sealed, validUntil: validUntil, result: result}
 	key := maphash.String(c.seed, sealed)
 	if _, replaced := c.entries.Swap(key, e); !replaced && c.size.Add(1) > c.max {
 		c.evict(now, key)
