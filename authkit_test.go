@@ -92,6 +92,11 @@ func newTestEnv(t testing.TB, configure func(*Config)) *testEnv {
 	logs := &syncBuffer{}
 	ak := h.(*authKit)
 	ak.log = newEventLog("test", true, logs)
+	// Each test has its own key set and session cache: a later test's fake
+	// may get a port an earlier one used, and with it the shared cache's
+	// keys of another fake.
+	ak.verifier.keys = newJWKSCache(ak.workos.jwksURL(), ak.workos.http, time.Now)
+	ak.sessions = newSessionCache(maxCachedSessions)
 	return &testEnv{t: t, fake: fake, api: api, ak: ak, upstream: upstream, logs: logs}
 }
 
