@@ -24,8 +24,10 @@ const cookiePassword = "this-is-a-bench-cookie-password-0123456789abcdef"
 // fixture is a fake WorkOS, a plugin configuration that uses it, and a
 // sealed session for one of its users.
 type fixture struct {
-	config map[string]any
-	cookie string
+	config  map[string]any
+	cookie  string
+	payload []byte
+	keyring *authkit.Keyring
 }
 
 func newFixture(b *testing.B) fixture {
@@ -59,7 +61,9 @@ func newFixture(b *testing.B) fixture {
 			"redirectUri": "/callback", "apiHostname": u.Hostname(), "apiHttps": "false", "apiPort": u.Port(),
 			"middlewareAuth": map[string]any{"enabled": "true", "unauthenticatedPaths": "/public/:path*"},
 		},
-		cookie: "theme=dark; wos-session=" + sealed,
+		cookie:  "theme=dark; wos-session=" + sealed,
+		payload: payload,
+		keyring: keyring,
 	}
 }
 
@@ -120,6 +124,27 @@ func serve(b *testing.B, h http.Handler, target, cookie string) {
 	}
 }
 
+// serveCold seals the same session anew before each request, outside the
+// timer: every request is a cache miss, so it unseals and verifies.
+func serveCold(b *testing.B, h http.Handler, f fixture) {
+	w := &discard{h: http.Header{}}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		sealed, err := f.keyring.Seal(f.payload, 0, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodGet, "http://app.test/page?x=1", nil)
+		r.Header.Set("Accept", "text/html")
+		r.Header.Set("Cookie", "wos-session="+sealed)
+		for k := range w.h {
+			delete(w.h, k)
+		}
+		b.StartTimer()
+		h.ServeHTTP(w, r)
+	}
+}
+
 func BenchmarkPlugin(b *testing.B) {
 	f := newFixture(b)
 	hs := handlers(b, f.config)
@@ -127,6 +152,7 @@ func BenchmarkPlugin(b *testing.B) {
 		h := hs[mode]
 		b.Run("signed-in/"+mode, func(b *testing.B) { serve(b, h, "/page?x=1", f.cookie) })
 		b.Run("public/"+mode, func(b *testing.B) { serve(b, h, "/public/about", "") })
+		b.Run("cold/"+mode, func(b *testing.B) { serveCold(b, h, f) })
 	}
 	b.Run("signed-in/no-middleware", func(b *testing.B) { serve(b, noop, "/page?x=1", f.cookie) })
 }
