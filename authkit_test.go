@@ -208,6 +208,7 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		{"bad screen hint", func(c *Config) { c.ScreenHint = "register" }, "screenHint"},
 		{"bad refresh buffer", func(c *Config) { c.RefreshBufferSeconds = "-5" }, "refreshBufferSeconds"},
 		{"relative sign-in path", func(c *Config) { c.SignInPath = "auth/sign-in" }, "signInPath"},
+		{"sign-out on the callback path", func(c *Config) { c.SignOutPath = "/callback" }, "signOutPath"},
 		{"protocol-relative return path", func(c *Config) { c.ReturnPathname = "//evil.test" }, "returnPathname"},
 		{"base url with a path", func(c *Config) { c.BaseURL = "https://app.test/x" }, "baseUrl"},
 		{"bad unauthenticated path", func(c *Config) { c.MiddlewareAuth.UnauthenticatedPaths = []string{"/a/(b"} }, "middlewareAuth.unauthenticatedPaths"},

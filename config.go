@@ -133,6 +133,15 @@ func parseSettings(c *Config) (*settings, error) {
 			return nil, configError(p.key, "must be a path starting with a single /, not "+strconv.Quote(p.value))
 		}
 	}
+	routes := map[string]string{s.callbackPath: "redirectUri"}
+	for _, p := range []struct{ key, value string }{
+		{"signInPath", s.signInPath}, {"signOutPath", s.signOutPath}, {"switchOrganizationPath", s.switchOrganizationPath},
+	} {
+		if other, taken := routes[p.value]; taken {
+			return nil, configError(p.key, "is the same path as "+other+": "+strconv.Quote(p.value))
+		}
+		routes[p.value] = p.key
+	}
 	if s.signOutReturnTo != "" && !isAbsoluteHTTPURL(s.signOutReturnTo) && !strings.HasPrefix(s.signOutReturnTo, "/") {
 		return nil, configError("signOutReturnTo", "must be an absolute http(s) URL or a path")
 	}
