@@ -347,12 +347,13 @@ func (a *authKit) openSession(sealed string, now time.Time) (*session, error) {
 	return decodeSession(plain)
 }
 
-// signIn records a verified session, unless its user and its token disagree
-// (E.10): then the request is signed out but the cookie is kept. A session
+// signIn records a verified session, unless its token names no user or
+// another user than the session (E.10): then the request is signed out but
+// the cookie is kept. A session
 // that stays valid past its refresh point is cached until then.
 func (a *authKit) signIn(res *authResult, sess *session, claims *tokenClaims, sealed string) {
-	if sess.userID != "" && claims.Subject != "" && sess.userID != claims.Subject {
-		a.log.event("session_rejected", "reason", "user id does not match the token subject", "user_id", sess.userID)
+	if claims.Subject == "" || (sess.userID != "" && sess.userID != claims.Subject) {
+		a.log.event("session_rejected", "reason", "the token has no subject or another user's", "user_id", sess.userID)
 		return
 	}
 	res.signedIn, res.session, res.claims, res.sealed = true, sess, claims, sealed

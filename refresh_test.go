@@ -249,3 +249,37 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenWithoutSubjectIsNotSignedIn(t *testing.T) {
+	env := newTestEnv(t, nil)
+	_, issued := env.session(fakeworkos.UserBob, "", 0)
+	token := env.fake.MintAccessToken(map[string]any{"sid": issued.SessionID, "exp": time.Now().Add(time.Hour).Unix()})
+	user, _ := workosSessionUser(issued.User)
+	sess, _ := newSession(nil, token, issued.RefreshToken, user, nil, "")
+	sealed, _ := env.ak.s.keyring.Seal(sess.encode(), 0, time.Now())
+	env.do(document("/page", "wos-session="+sealed))
+	if env.upstream.last().Get("X-Workos-User-Id") != "" || env.upstream.last().Get("X-Workos-Session") != "" {
+		t.Fatal("a token without sub signed the request in")
+	}
+}
+
+func TestDuplicatedSessionCookies(t *testing.T) {
+	env := newTestEnv(t, nil)
+	sealed, _ := env.session(fakeworkos.UserBob, "", 0)
+	tests := []struct {
+		name, cookie, wantUser string
+	}{
+		{"valid first", "wos-session=" + sealed + "; wos-session=garbage", fakeworkos.UserBob},
+		{"garbage first", "wos-session=garbage; wos-session=" + sealed, ""},
+		{"same cookie twice", "wos-session=" + sealed + "; wos-session=" + sealed, fakeworkos.UserBob},
+	}
+	for _, tt := range tests {
+		tt := tt
+		t.Run(tt.name, func(t *testing.T) {
+			w := env.do(document("/page", tt.cookie))
+			if w.Code != http.StatusOK || env.upstream.last().Get("X-Workos-User-Id") != tt.wantUser {
+				t.Fatalf("status %d, user %q", w.Code, env.upstream.last().Get("X-Workos-User-Id"))
+			}
+		})
+	}
+}
