@@ -188,7 +188,8 @@ func parseCookiePasswords(c *Config) (*Keyring, error) {
 	passwords := map[string]string{}
 	for id, pw := range c.CookiePasswords {
 		if _, err := strconv.ParseUint(id, 10, 31); err != nil {
-			return nil, configError("cookiePasswords", "ids must be non-negative integers, not "+strconv.Quote(id))
+			return nil, configError("cookiePasswords", "ids must be non-negative integers, not "+strconv.Quote(id)+
+				` (in YAML, quote them: "2": "...")`)
 		}
 		if utf16Length(pw) < MinPasswordLength {
 			return nil, configError("cookiePasswords", "entry "+id+" must be at least 32 characters")
