@@ -78,6 +78,17 @@ type Options struct {
 	// NoRouterWait makes Start return once Traefik answers /ping, without
 	// waiting for the router: for configurations where it never comes up.
 	NoRouterWait bool
+	// DynamicFile, when set, is a dynamic configuration file (such as
+	// examples/dynamic.yml) served verbatim instead of the one generated
+	// from PluginConfig and Upstream, so a test runs exactly what users
+	// copy. Traefik renders it as a Go template; pass what its template
+	// reads through Env. Its router should be named RouterName for the
+	// readiness check to report router errors.
+	DynamicFile string
+	// WebPort is the web entrypoint's port; default a free one. Set it
+	// when the configuration must name Traefik's own address before it
+	// starts, such as an absolute WORKOS_REDIRECT_URI.
+	WebPort string
 }
 
 // Traefik is a running Traefik process.
@@ -174,7 +185,10 @@ func Launch(t testing.TB, opts Options) (*Traefik, error) {
 		}
 	}
 
-	webPort, apiPort := freePort(t), freePort(t)
+	webPort, apiPort := opts.WebPort, freePort(t)
+	if webPort == "" {
+		webPort = freePort(t)
+	}
 	tr := &Traefik{
 		URL:      "http://127.0.0.1:" + webPort,
 		APIURL:   "http://127.0.0.1:" + apiPort,
@@ -185,7 +199,15 @@ func Launch(t testing.TB, opts Options) (*Traefik, error) {
 		waitErr:  make(chan error, 1),
 	}
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), staticConfig(webPort, apiPort))
-	tr.WriteDynamic(t, DynamicConfig(opts.Upstream, opts.PluginConfig))
+	if opts.DynamicFile != "" {
+		data, err := os.ReadFile(opts.DynamicFile)
+		if err != nil {
+			t.Fatalf("dynamic configuration: %v", err)
+		}
+		writeFile(t, filepath.Join(dir, "conf", "dynamic.yml"), data)
+	} else {
+		tr.WriteDynamic(t, DynamicConfig(opts.Upstream, opts.PluginConfig))
+	}
 
 	cmd := exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
 	cmd.Dir = dir // plugins-local is resolved against the working directory
@@ -453,6 +475,12 @@ func writeYAML(t testing.TB, path string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeFile(t, path, data)
+}
+
+// writeFile writes data to path, creating its directory.
+func writeFile(t testing.TB, path string, data []byte) {
+	t.Helper()
 	// Write then rename, so Traefik's file watcher never reads half a file.
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
