@@ -400,11 +400,11 @@ func (a *authKit) refresh(r *http.Request, rc *requestCookies, ext external, ses
 		return
 	}
 	key := refreshKey(a.s.apiBaseURL, a.s.clientID, sess.refreshToken, orgID)
-	resp, err := sharedRefreshes.do(r.Context(), key, a.now(), func(ctx context.Context) (*workosAuthResponse, error) {
+	resp, called, err := sharedRefreshes.do(r.Context(), key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
 		return a.workos.authenticateWithRefreshToken(ctx, sess.refreshToken, orgID)
 	})
 	if err == nil {
-		err = a.adoptRefresh(rc, secure, sess, resp, res)
+		err = a.adoptRefresh(rc, secure, sess, resp, res, called)
 	}
 	if err == nil {
 		return
@@ -413,7 +413,9 @@ func (a *authKit) refresh(r *http.Request, rc *requestCookies, ext external, ses
 	if we, ok := err.(*workosError); ok {
 		transient = we.Transient
 	}
-	a.log.event("session_refresh_failed", "transient", transient, "reason", err.Error(), "user_id", sess.userID)
+	if called {
+		a.log.event("session_refresh_failed", "transient", transient, "reason", err.Error(), "user_id", sess.userID)
+	}
 	if claims != nil && claims.checkTime(a.now(), 0) == nil {
 		// Only expiring: serve the still-valid token and change nothing. A
 		// concurrent request may already have rotated the refresh token.
@@ -425,8 +427,9 @@ func (a *authKit) refresh(r *http.Request, rc *requestCookies, ext external, ses
 	}
 }
 
-// adoptRefresh seals the refreshed session and records its cookies.
-func (a *authKit) adoptRefresh(rc *requestCookies, secure bool, old *session, resp *workosAuthResponse, res *authResult) error {
+// adoptRefresh seals the refreshed session and records its cookies; the
+// caller that made the WorkOS call logs the event.
+func (a *authKit) adoptRefresh(rc *requestCookies, secure bool, old *session, resp *workosAuthResponse, res *authResult, logEvent bool) error {
 	sess, sealed, err := a.sealResponse(old, resp)
 	if err != nil {
 		return err
@@ -437,7 +440,9 @@ func (a *authKit) adoptRefresh(rc *requestCookies, secure bool, old *session, re
 	if err != nil {
 		return err
 	}
-	a.log.event("session_refreshed", "user_id", sess.userID, "session_id", parsed.claims.SessionID, "organization_id", parsed.claims.OrganizationID)
+	if logEvent {
+		a.log.event("session_refreshed", "user_id", sess.userID, "session_id", parsed.claims.SessionID, "organization_id", parsed.claims.OrganizationID)
+	}
 	res.setCookies = append(res.setCookies, a.s.cookie.sessionCookies(sealed, secure, rc.sessionNames)...)
 	res.refreshed = true
 	a.signIn(res, sess, &parsed.claims, sealed)

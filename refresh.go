@@ -14,8 +14,15 @@ const (
 	// in flight during the refresh. WorkOS refresh tokens are single-use, so
 	// without it such a request would get invalid_grant and sign the user out.
 	refreshGrace = 2 * time.Minute
-	// maxRefreshEntries bounds the results kept for the grace window.
+	// A transient failure is shared by the requests that follow for its
+	// Retry-After, clamped to these bounds, so an outage at WorkOS is not
+	// met with one refresh call per request.
+	refreshRetryMin = time.Second
+	refreshRetryMax = 10 * time.Second
+	// maxRefreshEntries bounds the results kept; refreshPruneEvery is how
+	// many refreshes pass between sweeps of entries past their time.
 	maxRefreshEntries = 10000
+	refreshPruneEvery = 256
 )
 
 // refreshCall is one WorkOS refresh, shared by every request that carried the
@@ -25,14 +32,18 @@ type refreshCall struct {
 	resp     *workosAuthResponse
 	err      error
 	finished time.Time
+	// until is when the result stops being handed out: the end of the
+	// grace window for a success, the retry time for a transient failure.
+	until time.Time
 }
 
 // refreshGroup runs each refresh once, whatever the number of concurrent
 // requests and middleware instances asking for it. It is package-level
 // because Traefik shares one interpreter among all instances of the plugin.
 type refreshGroup struct {
-	mu    sync.Mutex
-	calls map[string]*refreshCall
+	mu      sync.Mutex
+	calls   map[string]*refreshCall
+	started int
 }
 
 var sharedRefreshes = &refreshGroup{calls: map[string]*refreshCall{}}
@@ -45,40 +56,59 @@ func refreshKey(apiBaseURL, clientID, refreshToken, organizationID string) strin
 }
 
 // do returns the result of the refresh for key, calling refresh only when no
-// call is running and no successful result is within the grace window. The
-// call runs detached from ctx so a client that goes away does not fail it
-// for the others; ctx only bounds how long this caller waits.
-func (g *refreshGroup) do(ctx context.Context, key string, now time.Time, refresh func(context.Context) (*workosAuthResponse, error)) (*workosAuthResponse, error) {
+// call is running and no earlier result is still being handed out; called
+// reports whether this caller made the call, so each WorkOS call is logged
+// once. The call runs detached from ctx so a client that goes away does not
+// fail it for the others; ctx only bounds how long this caller waits.
+func (g *refreshGroup) do(ctx context.Context, key string, clock func() time.Time, refresh func(context.Context) (*workosAuthResponse, error)) (resp *workosAuthResponse, called bool, err error) {
 	g.mu.Lock()
 	call, ok := g.calls[key]
 	if ok && call.finished.IsZero() {
 		g.mu.Unlock()
-		return call.wait(ctx)
+		resp, err = call.wait(ctx)
+		return resp, false, err
 	}
-	if ok && call.err == nil && now.Sub(call.finished) < refreshGrace {
+	if ok && clock().Before(call.until) {
 		g.mu.Unlock()
-		return call.resp, nil
+		return call.resp, false, call.err
 	}
 	call = &refreshCall{done: make(chan struct{})}
 	g.calls[key] = call
-	if len(g.calls) > maxRefreshEntries {
-		g.pruneLocked(now)
+	g.started++
+	if g.started%refreshPruneEvery == 0 || len(g.calls) > maxRefreshEntries {
+		g.pruneLocked(clock())
 	}
 	g.mu.Unlock()
 
 	callCtx, cancel := context.WithTimeout(context.Background(), workosAPITimeout)
-	resp, err := refresh(callCtx)
+	resp, err = refresh(callCtx)
 	cancel()
 
+	finished := clock()
 	g.mu.Lock()
-	call.resp, call.err, call.finished = resp, err, now
-	if err != nil {
-		// Failures are not replayed: the next request tries again.
+	call.resp, call.err, call.finished = resp, err, finished
+	we, _ := err.(*workosError)
+	if err == nil {
+		call.until = finished.Add(refreshGrace)
+	} else if we != nil && we.Transient {
+		call.until = finished.Add(clampDuration(we.RetryAfter, refreshRetryMin, refreshRetryMax))
+	} else {
+		// A terminal failure is final for this token; nothing to share.
 		delete(g.calls, key)
 	}
 	g.mu.Unlock()
 	close(call.done)
-	return resp, err
+	return resp, true, err
+}
+
+func clampDuration(d, min, max time.Duration) time.Duration {
+	if d < min {
+		return min
+	}
+	if d > max {
+		return max
+	}
+	return d
 }
 
 func (c *refreshCall) wait(ctx context.Context) (*workosAuthResponse, error) {
@@ -90,11 +120,11 @@ func (c *refreshCall) wait(ctx context.Context) (*workosAuthResponse, error) {
 	}
 }
 
-// pruneLocked drops results past their grace window, then, if still over
-// the bound, any finished result.
+// pruneLocked drops results past their time, then, if still over the
+// bound, any finished result.
 func (g *refreshGroup) pruneLocked(now time.Time) {
 	for k, c := range g.calls {
-		if !c.finished.IsZero() && now.Sub(c.finished) >= refreshGrace {
+		if !c.finished.IsZero() && !now.Before(c.until) {
 			delete(g.calls, k)
 		}
 	}

@@ -116,7 +116,7 @@ func TestRefreshFailures(t *testing.T) {
 		wantDeleted bool          // session cookie deleted
 	}{
 		{"expired, invalid_grant: terminal", fakeworkos.Fault{Kind: fakeworkos.FaultInvalidGrant}, -time.Minute, false, true},
-		{"expired, HTML 502: terminal", fakeworkos.Fault{Kind: fakeworkos.FaultHTMLError, Status: 502}, -time.Minute, false, true},
+		{"expired, HTML 502: transient whatever the body", fakeworkos.Fault{Kind: fakeworkos.FaultHTMLError, Status: 502}, -time.Minute, false, false},
 		{"expired, JSON 501: terminal", fakeworkos.Fault{Kind: fakeworkos.FaultServerError, Status: 501}, -time.Minute, false, true},
 		{"expired, 429: transient", fakeworkos.Fault{Kind: fakeworkos.FaultRateLimit}, -time.Minute, false, false},
 		{"expired, JSON 503: transient", fakeworkos.Fault{Kind: fakeworkos.FaultServerError, Status: 503}, -time.Minute, false, false},
@@ -147,14 +147,22 @@ func TestRefreshFailures(t *testing.T) {
 	}
 }
 
-func TestTransientFailureThenRecovery(t *testing.T) {
+func TestTransientFailureIsSharedUntilRetryAfterThenRecovers(t *testing.T) {
 	env := newTestEnv(t, nil)
 	sealed, _ := env.session(fakeworkos.UserBob, "", -time.Minute)
-	env.fake.InjectFault(fakeworkos.EndpointAuthenticate, fakeworkos.Fault{Kind: fakeworkos.FaultServerError, Status: 503, Count: 1})
-	env.do(document("/page", "wos-session="+sealed))
+	env.fake.InjectFault(fakeworkos.EndpointAuthenticate, fakeworkos.Fault{Kind: fakeworkos.FaultRateLimit, RetryAfter: 3, Count: 1})
+	for i := 0; i < 5; i++ {
+		if w := env.do(document("/page", "wos-session="+sealed)); setCookie(w, "wos-session") != "" {
+			t.Fatalf("request %d changed the cookie during the outage", i)
+		}
+	}
+	if got := env.fake.RefreshCalls(); got != 1 {
+		t.Fatalf("%d refresh calls within Retry-After, want 1", got)
+	}
+	env.ak.now = func() time.Time { return time.Now().Add(4 * time.Second) }
 	w := env.do(document("/page", "wos-session="+sealed))
 	if setCookie(w, "wos-session") == "" || env.upstream.last().Get("X-Workos-User-Id") != fakeworkos.UserBob {
-		t.Fatalf("the kept cookie did not refresh once WorkOS recovered")
+		t.Fatalf("the kept cookie did not refresh once Retry-After passed (refresh calls %d)", env.fake.RefreshCalls())
 	}
 }
 

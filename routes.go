@@ -254,7 +254,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	key := refreshKey(a.s.apiBaseURL, a.s.clientID, res.session.refreshToken, organizationID)
-	resp, err := sharedRefreshes.do(r.Context(), key, a.now(), func(ctx context.Context) (*workosAuthResponse, error) {
+	resp, _, err := sharedRefreshes.do(r.Context(), key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
 		return a.workos.authenticateWithRefreshToken(ctx, res.session.refreshToken, organizationID)
 	})
 	if err != nil {
@@ -279,7 +279,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 	if full, err := a.openSession(res.sealed, a.now()); err == nil {
 		previous = full
 	}
-	if err := a.adoptRefresh(&rc, a.secureCookies(ext), previous, resp, res); err != nil {
+	if err := a.adoptRefresh(&rc, a.secureCookies(ext), previous, resp, res, false); err != nil {
 		writeProblem(w, r, http.StatusBadGateway, "invalid_workos_response", "Could not switch organizations.", nil)
 		return
 	}

@@ -11,13 +11,20 @@ import (
 )
 
 const (
-	// maxCachedSessions bounds the verified-session cache. An entry holds
-	// the cookie (≈3 KB for a typical session) and the decoded claims, so the
-	// bound keeps the cache under about 50 MB however many sessions arrive.
+	// maxCachedSessions and maxCachedBytes bound the verified-session
+	// cache, by count and by the bytes of the cookies and headers it holds
+	// (a session with large user metadata is a 9 KB cookie).
 	maxCachedSessions = 10000
+	maxCachedBytes    = 32 << 20
 	// maxCacheLifetime makes even a token without exp be verified again
 	// now and then, so a key WorkOS retires stops being trusted.
 	maxCacheLifetime = jwksMaxAge
+	// cachePruneEvery is how many inserts pass between sweeps of expired
+	// entries, so memory follows the sessions in use, not the bounds.
+	cachePruneEvery = 256
+	// cacheEntryOverhead approximates what an entry holds beside its
+	// cookie and header values: claims, session, map slot.
+	cacheEntryOverhead = 1024
 )
 
 // cachedSession is a session whose cookie was unsealed and whose token was
@@ -26,6 +33,7 @@ type cachedSession struct {
 	namespace  string
 	sealed     string
 	validUntil time.Time
+	cost       int64 // approximate bytes held
 	// result is what a request with this cookie learns, shared read-only
 	// by every such request; its session has no fields, as the cache never
 	// rewrites a cookie.
@@ -39,15 +47,18 @@ type cachedSession struct {
 // WorkOS clients apart. Entries stop at the token's refresh point, so the
 // refresh path never sees a cached session.
 type sessionCache struct {
-	seed    maphash.Seed
-	entries sync.Map // uint64 → *cachedSession; one call per lookup
-	size    atomic.Int64
-	max     int64
-	evictMu sync.Mutex
+	seed     maphash.Seed
+	entries  sync.Map // uint64 → *cachedSession; one call per lookup
+	size     atomic.Int64
+	bytes    atomic.Int64
+	inserts  atomic.Int64
+	max      int64
+	maxBytes int64
+	evictMu  sync.Mutex
 }
 
 func newSessionCache(max int) *sessionCache {
-	return &sessionCache{seed: maphash.MakeSeed(), max: int64(max)}
+	return &sessionCache{seed: maphash.MakeSeed(), max: int64(max), maxBytes: maxCachedBytes}
 }
 
 var sharedSessions = newSessionCache(maxCachedSessions)
@@ -100,35 +111,44 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 	stripped := *sess
 	stripped.fields = nil
 	result := &authResult{signedIn: true, session: &stripped, claims: claims, sealed: sealed, identity: identity}
-	e := &cachedSession{namespace: namespace, sealed: sealed, validUntil: validUntil, result: result}
+	cost := int64(len(sealed) + cacheEntryOverhead)
+	for _, f := range identity {
+		cost += int64(len(f.name) + len(f.value[0]))
+	}
+	e := &cachedSession{namespace: namespace, sealed: sealed, validUntil: validUntil, cost: cost, result: result}
 	key := maphash.String(c.seed, sealed)
-	if _, replaced := c.entries.Swap(key, e); !replaced && c.size.Add(1) > c.max {
+	old, replaced := c.entries.Swap(key, e)
+	c.bytes.Add(cost)
+	if replaced {
+		c.bytes.Add(-old.(*cachedSession).cost)
+	} else {
+		c.size.Add(1)
+	}
+	if c.size.Load() > c.max || c.bytes.Load() > c.maxBytes || c.inserts.Add(1)%cachePruneEvery == 0 {
 		c.evict(now, key)
 	}
 }
 
 // remove forgets a cookie value (sign-out).
 func (c *sessionCache) remove(sealed string) {
-	if _, ok := c.entries.LoadAndDelete(maphash.String(c.seed, sealed)); ok {
-		c.size.Add(-1)
-	}
+	c.drop(maphash.String(c.seed, sealed))
 }
 
-// evict drops expired entries, then arbitrary ones but keep (map order is
-// random) until a sixteenth of the capacity is free, so eviction runs
-// rarely instead of on every insert into a full cache.
+// evict drops expired entries; then, while over a bound, arbitrary ones but
+// keep (map order is random) until a sixteenth of the room is free, so
+// eviction does not run again on the next insert.
 func (c *sessionCache) evict(now time.Time, keep uint64) {
 	c.evictMu.Lock()
 	defer c.evictMu.Unlock()
-	target := c.max - c.max/16
 	c.entries.Range(func(key, value any) bool {
 		if !now.Before(value.(*cachedSession).validUntil) {
 			c.drop(key)
 		}
 		return true
 	})
+	targetSize, targetBytes := c.max-c.max/16, c.maxBytes-c.maxBytes/16
 	c.entries.Range(func(key, value any) bool {
-		if c.size.Load() <= target {
+		if c.size.Load() <= targetSize && c.bytes.Load() <= targetBytes {
 			return false
 		}
 		if key.(uint64) != keep {
@@ -139,8 +159,9 @@ func (c *sessionCache) evict(now time.Time, keep uint64) {
 }
 
 func (c *sessionCache) drop(key any) {
-	if _, ok := c.entries.LoadAndDelete(key); ok {
+	if old, ok := c.entries.LoadAndDelete(key); ok {
 		c.size.Add(-1)
+		c.bytes.Add(-old.(*cachedSession).cost)
 	}
 }
 

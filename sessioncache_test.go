@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,34 @@ func BenchmarkSignedInRequest(b *testing.B) {
 				handler.ServeHTTP(w, &r)
 			}
 		})
+	}
+}
+
+func TestSessionCacheIsBoundedInBytes(t *testing.T) {
+	c := newSessionCache(1000)
+	c.maxBytes = 64 << 10
+	now := time.Now()
+	big := strings.Repeat("s", 9000) // a session with large user metadata
+	for i := 0; i < 100; i++ {
+		c.put("ns", big+strconv.Itoa(i), &session{userID: "u"}, &tokenClaims{}, nil, now.Add(time.Minute), now)
+		if c.bytes.Load() > c.maxBytes {
+			t.Fatalf("%d bytes after %d inserts, bound %d", c.bytes.Load(), i+1, c.maxBytes)
+		}
+	}
+	if c.len() == 0 || c.len() > 8 {
+		t.Fatalf("%d entries of 10 KB within 64 KB", c.len())
+	}
+}
+
+func TestSessionCacheSweepsExpiredEntries(t *testing.T) {
+	c := newSessionCache(100000)
+	now := time.Now()
+	for i := 0; i < cachePruneEvery-1; i++ {
+		c.put("ns", "old-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, now.Add(time.Second), now)
+	}
+	later := now.Add(time.Minute)
+	c.put("ns", "new", &session{}, &tokenClaims{}, nil, later.Add(time.Minute), later)
+	if c.len() != 1 || c.bytes.Load() != c.get("ns", "new", later).cost {
+		t.Fatalf("%d entries, %d bytes after the sweep; want only the live one", c.len(), c.bytes.Load())
 	}
 }

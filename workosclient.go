@@ -308,10 +308,12 @@ type workosError struct {
 	RequestID string
 	// RetryAfter is the Retry-After header in seconds, or 0.
 	RetryAfter time.Duration
-	// Transient follows authkit-nextjs's isTransientRefreshError: true for
-	// network failures and timeouts, and for 408, 429, 500, 502, 503 and
-	// 504 with a JSON body. Anything else, including a 5xx with an HTML
-	// body, is terminal: the refresh token will not work later either.
+	// Transient is true for network failures, timeouts and the statuses
+	// 408, 429, 500, 502, 503 and 504 whatever the body (SPEC.md "Refresh
+	// and keys"). authkit-nextjs counts an HTML 502 from a proxy in front of
+	// WorkOS as terminal and signs the user out; the proxy's outage says
+	// nothing about the refresh token, so here it keeps the session.
+	// Anything else is terminal: the refresh token will not work later.
 	Transient bool
 
 	grant  string
@@ -437,6 +439,12 @@ func workosResponseError(grant string, resp *http.Response, body []byte) error {
 		RetryAfter: workosRetryAfter(resp.Header.Get("Retry-After")),
 	}
 	status := "HTTP " + strconv.Itoa(resp.StatusCode)
+	switch resp.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		e.Transient = true
+	}
 	if !json.Valid(body) {
 		e.reason = status + " with a non-JSON body"
 		return e
@@ -454,12 +462,6 @@ func workosResponseError(grant string, resp *http.Response, body []byte) error {
 			e.Description = workosStringField(fields, "message")
 		}
 		e.AuthkitRedirectURL = workosStringField(fields, "authkit_redirect_url")
-	}
-	switch resp.StatusCode {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		e.Transient = true
 	}
 	e.reason = status
 	if workosIsPlainCode(e.Code) {

@@ -550,16 +550,20 @@ func TestWorkOSAuthenticateErrorResponses(t *testing.T) {
 			body: `{"message":"HTTP Version Not Supported"}`, wantDescription: "HTTP Version Not Supported",
 		},
 		{
-			name: "502 HTML is terminal", status: 502, contentType: "text/html",
-			body: `<html><body><h1>502 Bad Gateway</h1></body></html>`,
+			name: "502 HTML is transient, whatever the body", status: 502, contentType: "text/html",
+			body: `<html><body><h1>502 Bad Gateway</h1></body></html>`, wantTransient: true,
 		},
 		{
-			name: "503 empty body is terminal", status: 503,
+			name: "503 empty body is transient", status: 503, wantTransient: true,
 		},
 		{
-			name: "429 HTML is terminal", status: 429, contentType: "text/html",
+			name: "429 HTML is transient", status: 429, contentType: "text/html",
 			header: map[string]string{"Retry-After": "3"},
-			body:   `<html>slow down</html>`, wantRetryAfter: 3 * time.Second,
+			body:   `<html>slow down</html>`, wantRetryAfter: 3 * time.Second, wantTransient: true,
+		},
+		{
+			name: "400 HTML is terminal", status: 400, contentType: "text/html",
+			body: `<html>bad request</html>`,
 		},
 		{
 			name: "307 redirect is not followed", status: 307,
