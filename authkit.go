@@ -291,15 +291,15 @@ func (a *authKit) redirectURI(ext external) string {
 
 // authResult is what authenticate learned about a request.
 type authResult struct {
-	signedIn    bool
-	bearer      bool // signed in by an Authorization header, not a cookie
-	badBearer   bool // an Authorization bearer token was present and refused
-	claims      *tokenClaims
-	session     *session
-	sealed      string // the session as sealed, after any refresh
-	identity    []headerField
-	refreshed   bool
-	setCookies  []string
+	signedIn   bool
+	bearer     bool // signed in by an Authorization header, not a cookie
+	badBearer  bool // an Authorization bearer token was present and refused
+	claims     *tokenClaims
+	session    *session
+	sealed     string // the session as sealed, after any refresh
+	identity   []headerField
+	refreshed  bool
+	setCookies []string
 }
 
 // authenticate runs authkit-nextjs's per-request algorithm (E.9): unseal,
