@@ -32,7 +32,15 @@ layer() {
   [ "$fail" = 0 ] || failed_layers="$failed_layers $name"
 }
 
-compiled() { go vet . && go test -race -count=1 -v ./...; }
+compiled() {
+  local unformatted
+  unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+  if [ -n "$unformatted" ]; then
+    echo "not gofmt-ed: $unformatted"
+    return 1
+  fi
+  go vet ./... && go test -race -count=1 -v ./...
+}
 
 interpreted() {
   ensure_yaegi
