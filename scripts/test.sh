@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test layer: compiled (with the race detector), interpreted by
-# yaegi, the harness module (loader, providers, iron-session interop, real
-# Traefik with headless Chromium) and bounded fuzzing. Installs what is missing.
+# yaegi, iron-session interop, the harness module (loader, providers, real
+# Traefik with headless Chromium, soak) and bounded fuzzing. Installs what
+# is missing.
 # Each layer prints "<layer>: N passed, N failed"; any failure fails the run.
 set -uo pipefail
 . "$(dirname "$0")/tools.sh"
@@ -64,15 +65,19 @@ interop() {
   (cd interop && node --test)
 }
 
-harness() {
-  [ -d harness ] || return 0
-  (cd harness && ./test.sh)
-}
+# The harness module's packages run as separate layers, so CI shows each
+# count: Traefik's loader mirrored, the configuration providers, real
+# Traefik with headless Chromium, and the soak under WorkOS faults.
+harness() { (cd harness && ./test.sh "$@"); }
 
 layer compiled compiled
 layer interpreted interpreted
 layer interop interop
-layer harness harness
+layer loader harness ./loader/...
+layer providers harness ./providers/...
+layer traefik-browser harness ./traefiktest/... ./browser/... ./e2e/...
+layer soak harness ./soak/...
+layer harness-tools harness ./bench/... ./cmd/...
 layer fuzz fuzzing
 
 echo
