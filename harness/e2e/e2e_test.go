@@ -253,6 +253,11 @@ func TestSignInRefreshSignOut(t *testing.T) {
 		t.Errorf("%d refreshes right after sign-in, want 0", n)
 	}
 
+	s.step("an admin passes the stricter /admin route")
+	s.browser.Navigate(s.traefik.URL + "/admin")
+	s.expectIdentity(s.upstreamHeaders("/admin"), map[string]string{"X-Workos-User-Id": fakeworkos.UserAlice})
+	s.browser.Navigate(s.traefik.URL + protectedPath)
+
 	s.step("reload after the access token expired: refreshed, still signed in")
 	h = s.waitForRefresh(protectedPath, fakeworkos.UserAlice, session.Value, signedIn)
 	if n := s.fake.RefreshCalls(); n != 1 {
@@ -324,6 +329,13 @@ func TestLargeSessionSplitCookies(t *testing.T) {
 		"X-Workos-Role":            "member",
 	})
 	first := s.splitSession(h)
+
+	s.step("a member is refused /admin (requiredRoles: admin) with a 403 page, not a sign-in loop")
+	b.Navigate(s.traefik.URL + "/admin")
+	if got := b.Text("h1"); got != "Forbidden" || !strings.HasSuffix(b.Location(), "/admin") {
+		t.Fatalf("/admin for a member: heading %q at %s, want the 403 page", got, b.Location())
+	}
+	b.Navigate(s.traefik.URL + protectedPath)
 
 	s.step("reload after the access token expired: the split session refreshes")
 	h = s.waitForRefresh(protectedPath, fakeworkos.UserMax, first, signedIn)
