@@ -62,11 +62,11 @@ func run(addr, mode string) error {
 		workos = "the built-in fake WorkOS (pick any test user)"
 	}
 
-	binary, _ := traefiktest.BinaryPath()
-	useTraefik := mode == "real" || (mode == "auto" && binary != "")
+	binary, built := traefikBinary()
+	useTraefik := mode == "real" || (mode == "auto" && built)
 	var stop func()
 	if useTraefik {
-		if binary == "" {
+		if !built {
 			return errors.New("Traefik is not built: run harness/build-traefik.sh")
 		}
 		stop, err = startTraefik(binary, root, addr)
@@ -87,6 +87,17 @@ func run(addr, mode string) error {
 	signal.Notify(wait, os.Interrupt, syscall.SIGTERM)
 	<-wait
 	return nil
+}
+
+// traefikBinary returns where the tests build Traefik and whether it is
+// there yet.
+func traefikBinary() (string, bool) {
+	path, err := traefiktest.BinaryPath()
+	if err != nil {
+		return "", false
+	}
+	info, err := os.Stat(path)
+	return path, err == nil && !info.IsDir()
 }
 
 // realWorkOS reports whether the user pointed the demo at a WorkOS
