@@ -21,7 +21,7 @@ table{border-collapse:collapse;width:100%}td{border-top:1px solid #ddd;padding:.
 td:first-child{white-space:nowrap;font-family:monospace}td:last-child{word-break:break-all;font-family:monospace}
 nav a{margin-right:1rem}
 </style>
-<nav><a href="/">Home (public)</a><a href="/dashboard">Dashboard (protected)</a><a href="/public/about">About (public)</a><a href="/auth/sign-in?returnTo=/dashboard">Sign in</a><a href="/auth/sign-out">Sign out</a></nav>
+<nav><a href="/">Home (public)</a><a href="/dashboard">Dashboard (protected)</a><a href="/admin">Admin (admins only)</a><a href="/public/about">About (public)</a><a href="/auth/sign-in?returnTo=/dashboard">Sign in</a><a href="/auth/sign-out">Sign out</a></nav>
 {{if .UserID}}<h1 id="status">Signed in as <span id="email">{{.Email}}</span></h1>
 <p>User id <code id="user-id">{{.UserID}}</code></p>
 {{else}}<h1 id="status">Signed out</h1><p>This page is public. Open the dashboard to sign in.</p>{{end}}
