@@ -217,7 +217,8 @@ func hasDotSegment(path string) bool {
 var noCookies requestCookies
 
 // fastSession is the fast path: it finds the session cookie with a few
-// calls into package strings and looks it up in the session cache, whose
+// calls into package strings (Request.Cookie would parse and validate
+// every byte of every cookie) and looks it up in the session cache, whose
 // entries carry a ready, read-only result. Anything unusual (no cookie, a
 // split session, several Cookie headers, eagerAuth's extra cookie) returns
 // nil and takes the full path.
@@ -235,10 +236,15 @@ func fastSession(a *authKit, r *http.Request) *authResult {
 	if j := strings.IndexByte(value, ';'); j >= 0 {
 		value = value[:j]
 	}
-	if e := lookupSession(a.sessions, a.cacheNS, value, a.now()); e != nil {
-		return e.result
+	v, ok := a.sessions.entries.Load(value)
+	if !ok {
+		return nil
 	}
-	return nil
+	e := v.(*cachedSession)
+	if e.namespace != a.cacheNS || !a.now().Before(e.validUntil) {
+		return nil
+	}
+	return e.result
 }
 
 // external is the request as the browser sees it, in front of Traefik.

@@ -3,7 +3,6 @@ package authkit
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"hash/maphash"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -41,14 +40,13 @@ type cachedSession struct {
 }
 
 // sessionCache remembers verified sessions by cookie value, so a signed-in
-// request costs a hash and a map lookup instead of PBKDF2, AES and RSA (about
+// request costs a map lookup instead of PBKDF2, AES and RSA (about
 // 120 µs under the interpreter). It is shared by every middleware instance
 // of the plugin; the namespace keeps instances with different passwords or
 // WorkOS clients apart. Entries stop at the token's refresh point, so the
 // refresh path never sees a cached session.
 type sessionCache struct {
-	seed     maphash.Seed
-	entries  sync.Map // uint64 → *cachedSession; one call per lookup
+	entries  sync.Map // sealed cookie → *cachedSession; one call per lookup
 	size     atomic.Int64
 	bytes    atomic.Int64
 	inserts  atomic.Int64
@@ -58,7 +56,7 @@ type sessionCache struct {
 }
 
 func newSessionCache(max int) *sessionCache {
-	return &sessionCache{seed: maphash.MakeSeed(), max: int64(max), maxBytes: maxCachedBytes}
+	return &sessionCache{max: int64(max), maxBytes: maxCachedBytes}
 }
 
 var sharedSessions = newSessionCache(maxCachedSessions)
@@ -80,21 +78,15 @@ func cacheNamespace(s *settings) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// get returns the verified session for a cookie value, or nil. The keyed
-// hash only finds the slot; the stored cookie must equal the presented one.
+// get returns the verified session for a cookie value, or nil. The whole
+// cookie is the key: sync.Map hashes and compares it in compiled code.
 func (c *sessionCache) get(namespace, sealed string, now time.Time) *cachedSession {
-	return lookupSession(c, namespace, sealed, now)
-}
-
-// lookupSession is get as a plain function for the hot path: under the
-// interpreter a method call costs several times a function call.
-func lookupSession(c *sessionCache, namespace, sealed string, now time.Time) *cachedSession {
-	v, ok := c.entries.Load(maphash.String(c.seed, sealed))
+	v, ok := c.entries.Load(sealed)
 	if !ok {
 		return nil
 	}
 	e := v.(*cachedSession)
-	if e.sealed != sealed || e.namespace != namespace || !now.Before(e.validUntil) {
+	if e.namespace != namespace || !now.Before(e.validUntil) {
 		return nil
 	}
 	return e
@@ -116,8 +108,7 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 		cost += int64(len(f.name) + len(f.value[0]))
 	}
 	e := &cachedSession{namespace: namespace, sealed: sealed, validUntil: validUntil, cost: cost, result: result}
-	key := maphash.String(c.seed, sealed)
-	old, replaced := c.entries.Swap(key, e)
+	old, replaced := c.entries.Swap(sealed, e)
 	c.bytes.Add(cost)
 	if replaced {
 		c.bytes.Add(-old.(*cachedSession).cost)
@@ -125,19 +116,19 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 		c.size.Add(1)
 	}
 	if c.size.Load() > c.max || c.bytes.Load() > c.maxBytes || c.inserts.Add(1)%cachePruneEvery == 0 {
-		c.evict(now, key)
+		c.evict(now, sealed)
 	}
 }
 
 // remove forgets a cookie value (sign-out).
 func (c *sessionCache) remove(sealed string) {
-	c.drop(maphash.String(c.seed, sealed))
+	c.drop(sealed)
 }
 
 // evict drops expired entries; then, while over a bound, arbitrary ones but
 // keep (map order is random) until a sixteenth of the room is free, so
 // eviction does not run again on the next insert.
-func (c *sessionCache) evict(now time.Time, keep uint64) {
+func (c *sessionCache) evict(now time.Time, keep string) {
 	c.evictMu.Lock()
 	defer c.evictMu.Unlock()
 	c.entries.Range(func(key, value any) bool {
@@ -151,7 +142,7 @@ func (c *sessionCache) evict(now time.Time, keep uint64) {
 		if c.size.Load() <= targetSize && c.bytes.Load() <= targetBytes {
 			return false
 		}
-		if key.(uint64) != keep {
+		if key.(string) != keep {
 			c.drop(key)
 		}
 		return true

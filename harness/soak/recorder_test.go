@@ -32,11 +32,11 @@ type refreshOutcome string
 
 const (
 	outcomeSuccess         refreshOutcome = "success"
-	outcomeTransient       refreshOutcome = "transient (429/5xx JSON)"
+	outcomeTransient       refreshOutcome = "transient (408/429/5xx)"
 	outcomeDrop            refreshOutcome = "transient (connection dropped)"
 	outcomeAbandoned       refreshOutcome = "transient (plugin gave up: timeout)"
 	outcomeInjectedInvalid refreshOutcome = "terminal (injected invalid_grant)"
-	outcomeHTML            refreshOutcome = "terminal (HTML error page)"
+	outcomeHTML            refreshOutcome = "terminal (non-JSON answer)"
 	outcomeNaturalInvalid  refreshOutcome = "terminal (fake refused the token)"
 	outcomeLostRotation    refreshOutcome = "rotated, but the plugin had gone"
 	outcomeOther           refreshOutcome = "other"
@@ -229,19 +229,22 @@ func (rec *recorder) excuseLocked(sid, why string) {
 	}
 }
 
-// classify reads the fake's answer the way the SDK rule does: 408, 429,
-// 500, 502, 503 and 504 with a JSON body are transient; a non-JSON body
-// (the HTML page of a proxy) and any other error are terminal.
+// classify reads the fake's answer the way SPEC "Refresh and keys" does:
+// 408, 429, 500, 502, 503 and 504 are transient whatever the body (an HTML
+// 502 from a proxy too); any other non-JSON answer, and the other errors,
+// are terminal.
 func classify(status int, header http.Header, body []byte) refreshOutcome {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return outcomeTransient
+	}
 	if !strings.Contains(header.Get("Content-Type"), "json") {
 		return outcomeHTML
 	}
 	switch status {
 	case http.StatusOK:
 		return outcomeSuccess
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return outcomeTransient
 	case http.StatusBadRequest:
 		if bytes.Contains(body, []byte("Injected fault")) {
 			return outcomeInjectedInvalid

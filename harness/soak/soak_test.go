@@ -80,7 +80,7 @@ var faultSchedule = []faultStep{
 	{name: "JSON 502", fault: &fakeworkos.Fault{Kind: fakeworkos.FaultServerError, Status: 502}, jwksDown: true},
 	{name: "JSON 503", fault: &fakeworkos.Fault{Kind: fakeworkos.FaultServerError, Status: 503}, jwksDown: true},
 	{name: "JSON 504", fault: &fakeworkos.Fault{Kind: fakeworkos.FaultServerError, Status: 504}, jwksDown: true},
-	{name: "HTML 502 ×3 (terminal)", fault: &fakeworkos.Fault{Kind: fakeworkos.FaultHTMLError, Status: 502, Count: 3}},
+	{name: "HTML 502 ×3 (transient)", fault: &fakeworkos.Fault{Kind: fakeworkos.FaultHTMLError, Status: 502, Count: 3}},
 	{name: "12 s delay ×2 (timeout)", fault: &fakeworkos.Fault{Kind: fakeworkos.FaultDelay, Delay: workosDelay, Count: 2}},
 	{name: "dropped connections", fault: &fakeworkos.Fault{Kind: fakeworkos.FaultDrop}},
 	{name: "none"},
@@ -139,7 +139,7 @@ func (r *run) activeFault() string {
 //
 //  1. no 5xx and no transport error, on any path, for any client;
 //  2. no burned session: every real session is signed in at the end, unless
-//     the fake gave a terminal answer (injected invalid_grant, HTML page) to
+//     the fake gave a terminal answer (injected invalid_grant) to
 //     its refresh; and no session cookie was ever deleted without one;
 //  3. Traefik's resident memory at the end is within rssGrowthLimit of its
 //     value after the warm-up;
