@@ -8,17 +8,16 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"net/url"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/traefik-authkit/authkit/harness/syncbuf"
 )
 
 // DefaultExecPath is where Debian's chromium package puts the browser.
@@ -40,7 +39,7 @@ const actionTimeout = 20 * time.Second
 type Browser struct {
 	t      testing.TB
 	ctx    context.Context
-	output *lockedBuffer
+	output *syncbuf.Buffer
 }
 
 // New starts Chromium for the test and closes it at cleanup; Chromium's own
@@ -60,7 +59,7 @@ func New(t testing.TB) *Browser {
 		t.Skipf("%s; set %s=1 to make this a failure", msg, RequireEnv)
 	}
 
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(execPath),
 		chromedp.UserDataDir(t.TempDir()),
@@ -193,22 +192,3 @@ func (b *Browser) Cookie(name string) *network.Cookie {
 
 // Output returns what Chromium printed so far.
 func (b *Browser) Output() string { return b.output.String() }
-
-// lockedBuffer collects the browser's output, written from another
-// goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}

@@ -9,7 +9,6 @@
 package loader
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"sync"
 
 	"github.com/mitchellh/mapstructure"
+	"github.com/traefik-authkit/authkit/harness/syncbuf"
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
 )
@@ -48,7 +48,7 @@ type Plugin struct {
 	interp         *interp.Interpreter
 	fnNew          reflect.Value
 	fnCreateConfig reflect.Value
-	out            *lockedBuffer
+	out            *syncbuf.Buffer
 }
 
 // OpenGoPath reads, checks and imports the plugin found at
@@ -68,7 +68,7 @@ func OpenGoPath(goPath, moduleName string) (*Plugin, error) {
 		return nil, fmt.Errorf("%s: this harness loads yaegi plugins only, not %q", moduleName, m.Runtime)
 	}
 
-	p := &Plugin{GoPath: goPath, Manifest: m, out: &lockedBuffer{}}
+	p := &Plugin{GoPath: goPath, Manifest: m, out: &syncbuf.Buffer{}}
 	if err := p.newInterpreter(); err != nil {
 		return nil, fmt.Errorf("failed to create Yaegi interpreter: %w", err)
 	}
@@ -302,28 +302,10 @@ func CleanupCached() {
 	}
 }
 
-// lockedBuffer collects interpreter output written from any goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // prefixWriter tags each write with the level Traefik would log it at.
 type prefixWriter struct {
 	prefix string
-	w      *lockedBuffer
+	w      *syncbuf.Buffer
 }
 
 func (p prefixWriter) Write(b []byte) (int, error) {

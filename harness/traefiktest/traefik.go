@@ -8,7 +8,6 @@
 package traefiktest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/traefik-authkit/authkit/harness/loader"
+	"github.com/traefik-authkit/authkit/harness/syncbuf"
 )
 
 // Version is the Traefik release the harness builds and runs.
@@ -104,7 +103,7 @@ type Traefik struct {
 
 	cmd     *exec.Cmd
 	logPath string
-	stdout  *lockedBuffer
+	stdout  *syncbuf.Buffer
 	waitErr chan error
 }
 
@@ -195,7 +194,7 @@ func Launch(t testing.TB, opts Options) (*Traefik, error) {
 		Upstream: opts.Upstream,
 		Dir:      dir,
 		logPath:  filepath.Join(dir, "traefik.log"),
-		stdout:   &lockedBuffer{},
+		stdout:   &syncbuf.Buffer{},
 		waitErr:  make(chan error, 1),
 	}
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), staticConfig(webPort, apiPort))
@@ -508,29 +507,4 @@ func DecodeEcho(r io.Reader) (Echo, error) {
 		return e, fmt.Errorf("not an echo answer (%w): %s", err, data)
 	}
 	return e, nil
-}
-
-// lockedBuffer collects Traefik's stdout/stderr, written by the exec
-// package's goroutine while a test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
 }
