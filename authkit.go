@@ -91,6 +91,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		workos:   client,
 		sessions: sharedSessions,
 		cacheNS:  cacheNamespace(s),
+		bearerNS: cacheNamespace(s) + "/bearer",
 		log:      newEventLog(name, s.debug, nil),
 		now:      time.Now,
 	}
@@ -122,6 +123,7 @@ type authKit struct {
 	verifier *tokenVerifier
 	sessions *sessionCache
 	cacheNS  string
+	bearerNS string // the cache's namespace for bearer tokens
 	log      *eventLog
 	now      func() time.Time
 
@@ -460,6 +462,11 @@ func (a *authKit) adoptRefresh(rc *requestCookies, secure bool, old *session, re
 // authenticateBearer signs an API client in with a WorkOS access token
 // (SPEC "Bearer tokens"): verified, never refreshed, never a cookie.
 func (a *authKit) authenticateBearer(r *http.Request, token string, res *authResult) {
+	now := a.now()
+	if e := a.sessions.get(a.bearerNS, token, now); e != nil {
+		res.signedIn, res.bearer, res.claims, res.identity = true, true, e.result.claims, e.result.identity
+		return
+	}
 	claims, err := a.verifier.verify(r.Context(), token)
 	if err != nil || claims.Subject == "" {
 		a.log.debug("bearer token refused", "reason", errorText(err, "no sub claim"))
@@ -468,6 +475,11 @@ func (a *authKit) authenticateBearer(r *http.Request, token string, res *authRes
 	}
 	res.signedIn, res.bearer, res.claims = true, true, claims
 	res.identity = identityHeaders(claims, nil, "")
+	validUntil := now.Add(maxCacheLifetime)
+	if exp, ok := claims.expiresAt(); ok {
+		validUntil = exp // a bearer token is never refreshed: valid to its end
+	}
+	a.sessions.put(a.bearerNS, token, nil, claims, res.identity, validUntil, now)
 }
 
 func bearerToken(r *http.Request) string {

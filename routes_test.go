@@ -460,3 +460,21 @@ func httptestRecorderFor(env *testEnv, req request, rawPath string) *httptest.Re
 	env.ak.ServeHTTP(w, r)
 	return w
 }
+
+func TestBearerTokenVerificationIsCached(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.AllowBearerTokens = true; c.MiddlewareAuth.Enabled = true })
+	_, alice := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, 0)
+	req := request{target: "/api", headers: map[string]string{"Authorization": "Bearer " + alice.AccessToken}}
+	if w := env.do(req); w.Code != http.StatusOK {
+		t.Fatalf("first request: %d", w.Code)
+	}
+	env.ak.verifier = brokenVerifier()
+	w := env.do(req)
+	if w.Code != http.StatusOK || env.upstream.last().Get("X-Workos-User-Id") != fakeworkos.UserAlice || env.upstream.last().Get("X-Workos-Session") != "" {
+		t.Fatalf("cached bearer: %d, headers %v", w.Code, env.upstream.last())
+	}
+	// The same token as a session cookie is not a bearer client.
+	if w := env.do(request{target: "/api", cookie: "wos-session=" + alice.AccessToken, headers: map[string]string{"Accept": "application/json"}}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("a token in the session cookie: %d", w.Code)
+	}
+}

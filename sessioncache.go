@@ -100,9 +100,14 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 	if !now.Before(validUntil) || c.max == 0 {
 		return
 	}
-	stripped := *sess
-	stripped.fields = nil
-	result := &authResult{signedIn: true, session: &stripped, claims: claims, sealed: sealed, identity: identity}
+	// A nil session caches a bearer token's verification: sealed is then
+	// the token, and namespace keeps it apart from cookies.
+	result := &authResult{signedIn: true, bearer: sess == nil, claims: claims, identity: identity}
+	if sess != nil {
+		stripped := *sess
+		stripped.fields = nil
+		result.session, result.sealed = &stripped, sealed
+	}
 	cost := int64(len(sealed) + cacheEntryOverhead)
 	for _, f := range identity {
 		cost += int64(len(f.name) + len(f.value[0]))
