@@ -186,7 +186,9 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ext := externalOf(a, r)
 	rc := &noCookies
 	res := fastSession(a, r)
-	if res == nil {
+	if res == nil && len(r.Header["Cookie"]) == 0 && len(r.Header["Authorization"]) == 0 {
+		res = &signedOut // nothing to read: spare the full path
+	} else if res == nil {
 		parsed := readCookies(r, a.s.cookie.name)
 		rc = &parsed
 		res = a.authenticate(r, rc, ext)
@@ -212,13 +214,21 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hasDotSegment reports whether a path has a "." or ".." segment, which
 // the upstream may resolve to another path than the one matched.
 func hasDotSegment(path string) bool {
+	if !strings.Contains(path, "/.") { // one call for the usual path
+		return false
+	}
 	return strings.Contains(path, "/./") || strings.Contains(path, "/../") ||
 		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
-// noCookies stands for the cookies of a request answered by fastSession,
-// which never reads them again.
-var noCookies requestCookies
+// noCookies stands for the cookies of a request that needs no parsing:
+// answered by fastSession, or carrying none. signedOut is the shared
+// result of a request without cookie or Authorization header. Neither is
+// ever written to.
+var (
+	noCookies requestCookies
+	signedOut authResult
+)
 
 // fastSession is the fast path: it finds the session cookie with a few
 // calls into package strings (Request.Cookie would parse and validate
