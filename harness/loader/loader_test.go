@@ -296,38 +296,16 @@ func TestCopyPluginSkips(t *testing.T) {
 	}
 }
 
+// failingPlugin is a plugin whose New always fails, shared with traefiktest.
+const failingPlugin = "../testdata/failing-plugin"
+
 // TestNewErrorIsReturned checks that an error from the plugin's New comes
 // back from the constructor unchanged, as Traefik reports it on the router:
 // configuration validation tests depend on seeing that message.
 func TestNewErrorIsReturned(t *testing.T) {
 	goPath := t.TempDir()
-	dir := filepath.Join(goPath, "src", filepath.FromSlash(ModuleName))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := CopyPlugin(failingPlugin, filepath.Join(goPath, "src", filepath.FromSlash(ModuleName))); err != nil {
 		t.Fatal(err)
-	}
-	files := map[string]string{
-		ManifestFile: "displayName: broken\ntype: middleware\nimport: " + ModuleName + "\nsummary: always fails\ntestData: {}\n",
-		"authkit.go": `package authkit
-
-import (
-	"context"
-	"errors"
-	"net/http"
-)
-
-type Config struct{ ClientID string }
-
-func CreateConfig() *Config { return &Config{} }
-
-func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
-	return nil, errors.New("clientId: " + config.ClientID + " rejected")
-}
-`,
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 
 	p, err := OpenGoPath(goPath, ModuleName)

@@ -153,37 +153,10 @@ func TestTraefikRejectsBadManifest(t *testing.T) {
 // timing out: a test that feeds the real plugin an invalid configuration
 // relies on this to see the message New gave.
 func TestLaunchReportsNewError(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
-		"go.mod": "module " + loader.ModuleName + "\n\ngo 1.21\n",
-		loader.ManifestFile: "displayName: broken\ntype: middleware\nimport: " + loader.ModuleName +
-			"\nsummary: always fails\ntestData: {}\n",
-		"authkit.go": `package authkit
-
-import (
-	"context"
-	"errors"
-	"net/http"
-)
-
-type Config struct{ ClientID string }
-
-func CreateConfig() *Config { return &Config{} }
-
-func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
-	return nil, errors.New("clientId: rejected on purpose")
-}
-`,
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	start := time.Now()
-	_, err := Launch(t, Options{PluginDir: dir, PluginConfig: map[string]any{"clientId": "x"}})
-	if err == nil || !strings.Contains(err.Error(), "clientId: rejected on purpose") {
+	// The plugin whose New always fails, shared with the loader's tests.
+	_, err := Launch(t, Options{PluginDir: "../testdata/failing-plugin", PluginConfig: map[string]any{"clientId": "x"}})
+	if err == nil || !strings.Contains(err.Error(), "clientId: x rejected") {
 		t.Fatalf("Launch error %v, want the router error from New", err)
 	}
 	if d := time.Since(start); d > readyTimeout/2 {

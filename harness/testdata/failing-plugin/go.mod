@@ -1,0 +1,3 @@
+module github.com/traefik-authkit/authkit
+
+go 1.21
