@@ -250,15 +250,10 @@ func fastSession(a *authKit, r *http.Request) *authResult {
 	if j := strings.IndexByte(value, ';'); j >= 0 {
 		value = value[:j]
 	}
-	v, ok := a.sessions.entries.Load(value)
-	if !ok {
-		return nil
+	if e := lookupSession(a.sessions, a.cacheNS, value, a.now()); e != nil {
+		return e.result
 	}
-	e := v.(*cachedSession)
-	if e.namespace != a.cacheNS || !a.now().Before(e.validUntil) {
-		return nil
-	}
-	return e.result
+	return nil
 }
 
 // external is the request as the browser sees it, in front of Traefik.
@@ -335,7 +330,7 @@ func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external
 		return res
 	}
 	now := a.now()
-	if e := a.sessions.get(a.cacheNS, rc.session, now); e != nil {
+	if e := lookupSession(a.sessions, a.cacheNS, rc.session, now); e != nil {
 		copied := *e.result // callers of authenticate may change their result
 		return &copied
 	}
@@ -473,7 +468,7 @@ func (a *authKit) adoptRefresh(rc *requestCookies, secure bool, old *session, re
 // (SPEC "Bearer tokens"): verified, never refreshed, never a cookie.
 func (a *authKit) authenticateBearer(r *http.Request, token string, res *authResult) {
 	now := a.now()
-	if e := a.sessions.get(a.bearerNS, token, now); e != nil {
+	if e := lookupSession(a.sessions, a.bearerNS, token, now); e != nil {
 		res.signedIn, res.bearer, res.claims, res.identity = true, true, e.result.claims, e.result.identity
 		return
 	}

@@ -79,7 +79,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 			t.Fatalf("%d entries after %d inserts, bound 64", c.len(), i+1)
 		}
 	}
-	if c.get("ns", "cookie-999", now) == nil {
+	if lookupSession(c, "ns", "cookie-999", now) == nil {
 		t.Fatal("the newest entry was evicted")
 	}
 }
@@ -99,7 +99,7 @@ func TestSessionCacheKeepsNamespacesApart(t *testing.T) {
 		{"after validUntil", "a", "cookie", now.Add(time.Minute), false},
 	}
 	for _, tt := range tests {
-		if hit := c.get(tt.namespace, tt.cookie, tt.at) != nil; hit != tt.hit {
+		if hit := lookupSession(c, tt.namespace, tt.cookie, tt.at) != nil; hit != tt.hit {
 			t.Errorf("%s: hit %v, want %v", tt.name, hit, tt.hit)
 		}
 	}
@@ -174,7 +174,7 @@ func TestSessionCacheSweepsExpiredEntries(t *testing.T) {
 	}
 	later := now.Add(time.Minute)
 	c.put("ns", "new", &session{}, &tokenClaims{}, nil, later.Add(time.Minute), later)
-	if c.len() != 1 || c.bytes.Load() != c.get("ns", "new", later).cost {
+	if c.len() != 1 || c.bytes.Load() != lookupSession(c, "ns", "new", later).cost {
 		t.Fatalf("%d entries, %d bytes after the sweep; want only the live one", c.len(), c.bytes.Load())
 	}
 }
