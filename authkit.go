@@ -7,6 +7,7 @@ package authkit
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -108,7 +109,11 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		s.signOutPath:            a.handleSignOut,
 		s.switchOrganizationPath: a.handleSwitchOrganization,
 	}
-	a.sessionCookieKey = s.cookie.name + "="
+	a.sessionCookieKey = "; " + s.cookie.name + "="
+	a.sessionChunkKey = "; " + s.cookie.name + "."
+	if len(s.publicPaths) > 0 {
+		a.publicPaths = s.publicPaths[0]
+	}
 	a.hasRequirements = s.requirements.any()
 	a.gated = s.middlewareAuth || a.hasRequirements
 	return a, nil
@@ -129,8 +134,10 @@ type authKit struct {
 
 	// Prepared in New so requests do not rebuild them.
 	routes            map[string]http.HandlerFunc
-	sessionCookieKey  string // "<cookie name>="
-	gated             bool   // signed-out requests to non-public paths are stopped
+	sessionCookieKey  string         // "; <cookie name>=", as browsers separate cookies
+	sessionChunkKey   string         // "; <cookie name>.", a split session's cookies
+	publicPaths       *regexp.Regexp // unauthenticatedPaths, or nil
+	gated             bool           // signed-out requests to non-public paths are stopped
 	hasRequirements   bool
 	redirectURIHeader []string // nil when the redirect URI is a path
 	signUpPathsHeader []string // nil without signUpPaths
@@ -155,47 +162,24 @@ func sharedKeySet(url string, client *http.Client) *jwksCache {
 	return c
 }
 
-// stripInternalHeaders removes, from every incoming request, the headers
-// only the plugin may set: a client can never tell the upstream who it is.
-// net/http canonicalises incoming header names, so a prefix test on the
-// canonical form catches every spelling of x-workos-*.
-func stripInternalHeaders(h http.Header) {
-	for name := range h {
-		// The byte test first: it spares most headers a call into
-		// package strings, which costs more under the interpreter.
-		if len(name) > 9 && name[2] == 'W' && strings.HasPrefix(name, "X-Workos-") {
-			delete(h, name)
-		}
-	}
-	delete(h, "X-Url")
-	delete(h, "X-Redirect-Uri")
-	delete(h, "X-Sign-Up-Paths")
-}
-
-// ServeHTTP answers the plugin's routes and decides every other request.
-// The signed-in path with a cached session is kept short on purpose: under
-// Traefik's interpreter each statement costs about a microsecond and a
-// method call several, so the steps it takes on every request are plain
-// functions.
-func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	stripInternalHeaders(r.Header)
+// serveFull decides a request the fast path of ServeHTTP did not: it reads
+// every cookie, unseals, verifies and refreshes as needed, answers the
+// plugin's routes and stops what may not pass. Internal headers are
+// already stripped.
+func (a *authKit) serveFull(w http.ResponseWriter, r *http.Request) {
 	if route := a.routes[r.URL.Path]; route != nil {
 		route(w, r)
 		return
 	}
 	ext := externalOf(a, r)
 	rc := &noCookies
-	res := fastSession(a, r)
-	if res == nil && len(r.Header["Cookie"]) == 0 && len(r.Header["Authorization"]) == 0 {
-		res = &signedOut // nothing to read: spare the full path
-	} else if res == nil {
+	res := &signedOut
+	if len(r.Header["Cookie"]) != 0 || len(r.Header["Authorization"]) != 0 {
 		parsed := readCookies(r, a.s.cookie.name)
 		rc = &parsed
 		res = a.authenticate(r, rc, ext)
 	}
-	// publicPaths is one regexp for the whole list. A path with dot segments
-	// is never public: "/public/../admin" must not pass as "/public/:p*".
-	public := len(a.s.publicPaths) > 0 && a.s.publicPaths[0].MatchString(r.URL.Path) && !hasDotSegment(r.URL.Path)
+	public := isPublic(a, r.URL.Path)
 	if !res.signedIn && a.gated && !public {
 		a.unauthenticated(w, r, ext, res)
 		return
@@ -206,7 +190,7 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	setUpstreamHeaders(a, r, ext, res)
+	setUpstreamHeaders(a, r, ext.origin, res)
 	setResponseHeaders(a, w, r, rc, res)
 	a.next.ServeHTTP(w, r)
 }
@@ -214,47 +198,17 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hasDotSegment reports whether a path has a "." or ".." segment, which
 // the upstream may resolve to another path than the one matched.
 func hasDotSegment(path string) bool {
-	if !strings.Contains(path, "/.") { // one call for the usual path
-		return false
-	}
 	return strings.Contains(path, "/./") || strings.Contains(path, "/../") ||
 		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
-// noCookies stands for the cookies of a request that needs no parsing:
-// answered by fastSession, or carrying none. signedOut is the shared
-// result of a request without cookie or Authorization header. Neither is
-// ever written to.
+// noCookies stands for the cookies of a request that carries none.
+// signedOut is the shared result of a request without cookie or
+// Authorization header. Neither is ever written to.
 var (
 	noCookies requestCookies
 	signedOut authResult
 )
-
-// fastSession is the fast path: it finds the session cookie with a few
-// calls into package strings (Request.Cookie would parse and validate
-// every byte of every cookie) and looks it up in the session cache, whose
-// entries carry a ready, read-only result. Anything unusual (no cookie, a
-// split session, several Cookie headers, eagerAuth's extra cookie) returns
-// nil and takes the full path.
-func fastSession(a *authKit, r *http.Request) *authResult {
-	lines := r.Header["Cookie"]
-	if len(lines) != 1 || a.s.eagerAuth {
-		return nil
-	}
-	line := lines[0]
-	i := strings.Index(line, a.sessionCookieKey)
-	if i < 0 || (i > 0 && line[i-1] != ' ' && line[i-1] != ';') {
-		return nil
-	}
-	value := line[i+len(a.sessionCookieKey):]
-	if j := strings.IndexByte(value, ';'); j >= 0 {
-		value = value[:j]
-	}
-	if e := lookupSession(a.sessions, a.cacheNS, value, a.now()); e != nil {
-		return e.result
-	}
-	return nil
-}
 
 // external is the request as the browser sees it, in front of Traefik.
 type external struct {
@@ -262,21 +216,23 @@ type external struct {
 	https  bool
 }
 
-// externalOf derives the browser-facing origin: baseUrl when configured,
-// else TLS or the X-Forwarded-Proto that Traefik itself sets (it overwrites
-// a client's unless the client is a trusted proxy), and the Host header.
+// externalOf derives the browser-facing origin and scheme.
 func externalOf(a *authKit, r *http.Request) external {
 	if a.s.baseURL != "" {
 		return external{origin: a.s.baseURL, https: strings.HasPrefix(a.s.baseURL, "https:")}
 	}
-	https := r.TLS != nil
-	if proto := r.Header["X-Forwarded-Proto"]; !https && len(proto) > 0 {
-		https = proto[0] == "https" || (proto[0] != "http" && isHTTPSProto(proto[0]))
-	}
-	if https {
+	if isHTTPS(r) {
 		return external{origin: "https://" + r.Host, https: true}
 	}
 	return external{origin: "http://" + r.Host}
+}
+
+func isHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	proto := r.Header["X-Forwarded-Proto"]
+	return len(proto) != 0 && proto[0] != "http" && (proto[0] == "https" || isHTTPSProto(proto[0]))
 }
 
 // isHTTPSProto reads an X-Forwarded-Proto value that is not plain "http" or

@@ -54,26 +54,40 @@ func identityHeaders(c *tokenClaims, sess *session, sealed string) []headerField
 // setUpstreamHeaders tells the upstream who the user is, in the headers
 // authkit-nextjs's withAuth() reads and in X-Workos-* identity headers.
 // Incoming copies were stripped before anything else ran.
-func setUpstreamHeaders(a *authKit, r *http.Request, ext external, res *authResult) {
+func setUpstreamHeaders(a *authKit, r *http.Request, origin string, res *authResult) {
+	setBaseHeaders(a, r, origin)
+	if !res.signedIn {
+		return
+	}
+	h := r.Header
+	for _, f := range res.identity {
+		h[f.name] = f.value
+	}
+	if a.s.forwardAccessToken {
+		forwardAccessToken(h, res)
+	}
+}
+
+// setBaseHeaders sets what every request that passes carries, signed in
+// or not.
+func setBaseHeaders(a *authKit, r *http.Request, origin string) {
 	h := r.Header
 	h["X-Workos-Middleware"] = headerTrue
-	h["X-Url"] = []string{ext.origin + r.URL.RequestURI()}
+	h["X-Url"] = []string{origin + r.URL.RequestURI()}
 	if a.redirectURIHeader != nil {
 		h["X-Redirect-Uri"] = a.redirectURIHeader
 	} else {
-		h["X-Redirect-Uri"] = []string{a.redirectURI(ext)}
+		h["X-Redirect-Uri"] = []string{origin + a.s.redirectURI}
 	}
 	if a.signUpPathsHeader != nil {
 		h["X-Sign-Up-Paths"] = a.signUpPathsHeader
 	}
-	if !res.signedIn {
-		return
-	}
-	for _, f := range res.identity {
-		h[f.name] = f.value
-	}
-	if a.s.forwardAccessToken && !res.bearer {
-		// A bearer client's own Authorization header goes on unchanged.
+}
+
+// forwardAccessToken sends a cookie session's access token as
+// Authorization: Bearer; a bearer client's own header goes on unchanged.
+func forwardAccessToken(h http.Header, res *authResult) {
+	if !res.bearer {
 		h["Authorization"] = []string{"Bearer " + res.session.accessToken}
 	}
 }
@@ -94,18 +108,25 @@ func setResponseHeaders(a *authKit, w http.ResponseWriter, r *http.Request, rc *
 	}
 	authz := len(r.Header["Authorization"]) > 0
 	if rc.session != "" || authz || res.signedIn {
-		h["Cache-Control"] = headerNoStore
-		if existing := h["Vary"]; authz || len(existing) > 0 {
-			vary := "Cookie"
-			if authz {
-				vary = "Cookie, Authorization"
-			}
-			h["Vary"] = []string{mergeVary(existing, vary)}
-		} else {
-			h["Vary"] = headerCookie
-		}
+		preventCaching(h, authz)
 	} else if len(cookies) > 0 {
 		h.Set("Cache-Control", "no-store")
+	}
+}
+
+// preventCaching marks a response that depends on the session as private
+// and varying by Cookie (and Authorization when the request had one),
+// merged into any Vary already set.
+func preventCaching(h http.Header, authz bool) {
+	h["Cache-Control"] = headerNoStore
+	if existing := h["Vary"]; authz || len(existing) > 0 {
+		vary := "Cookie"
+		if authz {
+			vary = "Cookie, Authorization"
+		}
+		h["Vary"] = []string{mergeVary(existing, vary)}
+	} else {
+		h["Vary"] = headerCookie
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -163,4 +164,24 @@ func BenchmarkPlugin(b *testing.B) {
 		b.Run("cold/"+mode, func(b *testing.B) { serveCold(b, h, f) })
 	}
 	b.Run("signed-in/no-middleware", func(b *testing.B) { serve(b, noop, "/page?x=1", f.cookie) })
+	b.Run("signed-in/do-nothing-plugin", func(b *testing.B) { serve(b, doNothingPlugin(b), "/page?x=1", f.cookie) })
+}
+
+// doNothingPlugin loads bench/noop into its own interpreter: the floor
+// that any plugin costs under yaegi, beside which the plugin's numbers read.
+func doNothingPlugin(b *testing.B) http.Handler {
+	const module = "github.com/traefik-authkit/noop"
+	goPath := b.TempDir()
+	if err := loader.CopyPlugin("noop", filepath.Join(goPath, "src", module)); err != nil {
+		b.Fatal(err)
+	}
+	p, err := loader.OpenGoPath(goPath, module)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := p.New(map[string]any{}, "noop", noop)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
 }

@@ -3,6 +3,9 @@
 //
 //	none    a router with no middleware
 //	noop    a do-nothing plugin (the floor any interpreted plugin costs)
+//	floor   a plugin that does only the header work SPEC asks for on a
+//	        signed-in request, authenticating nothing (bench/floor): the
+//	        floor any implementation of the contract costs
 //	signed  traefik-authkit with a signed-in session cookie
 //	public  traefik-authkit on a public path, no cookie
 //
@@ -14,12 +17,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -40,12 +46,17 @@ import (
 
 const cookiePassword = "bench-cookie-password-0123456789abcdefghij"
 
-var targets = []string{"none", "noop", "signed", "public"}
+var targets = []string{"none", "noop", "floor", "signed", "public"}
+
+// profileDir, when set, asks Traefik (api.debug) for a CPU profile of the
+// first round of each target.
+var profileDir string
 
 func main() {
 	rounds := flag.Int("rounds", 5, "alternating rounds per target")
 	duration := flag.Duration("duration", 10*time.Second, "wrk duration per round")
 	connections := flag.Int("connections", 32, "wrk connections")
+	flag.StringVar(&profileDir, "profile", "", "write a CPU profile of Traefik per target of the first round into this directory")
 	flag.Parse()
 	if err := run(*rounds, *duration, *connections); err != nil {
 		log.Fatal("bench-traefik: ", err)
@@ -85,13 +96,18 @@ func run(rounds int, duration time.Duration, connections int) error {
 		return err
 	}
 
-	full, err := startTraefik(binary, root, dynamicConfig(api, upstream, fake, true))
+	config := authKitConfig(api, fake)
+	floorHeaders, err := upstreamIdentity(config, cookie)
+	if err != nil {
+		return err
+	}
+	full, err := startTraefik(binary, root, dynamicConfig(upstream, config, floorHeaders))
 	if err != nil {
 		return err
 	}
 	defer full.stop()
 	for _, t := range targets {
-		if err := check(full.url+"/"+t+"/x", cookie); err != nil {
+		if err := check(full.url+"/"+t+"/x", cookieFor(t, cookie)); err != nil {
 			return fmt.Errorf("%s: %v", t, err)
 		}
 	}
@@ -100,12 +116,22 @@ func run(rounds int, duration time.Duration, connections int) error {
 	for r := 0; r < rounds; r++ {
 		order := targets
 		if r%2 == 1 { // alternate the order so drift hits every target alike
-			order = []string{"public", "signed", "noop", "none"}
+			order = []string{"public", "signed", "floor", "noop", "none"}
 		}
 		for _, t := range order {
-			rps, err := wrk(full.url+"/"+t+"/x", cookie, duration, connections)
+			var profiled chan error
+			if profileDir != "" && r == 0 {
+				profiled = make(chan error, 1)
+				go func(t string) { profiled <- saveProfile(full.apiURL, filepath.Join(profileDir, t+".pprof"), duration) }(t)
+			}
+			rps, err := wrk(full.url+"/"+t+"/x", cookieFor(t, cookie), duration, connections)
 			if err != nil {
 				return err
+			}
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					return err
+				}
 			}
 			results[t] = append(results[t], rps)
 			fmt.Printf("round %d %-7s %9.0f req/s\n", r+1, t, rps)
@@ -113,7 +139,7 @@ func run(rounds int, duration time.Duration, connections int) error {
 	}
 	fullRSS := rssMiB(full.cmd.Process.Pid)
 
-	floor, err := startTraefik(binary, root, dynamicConfig(api, upstream, fake, false))
+	floor, err := startTraefik(binary, root, dynamicConfig(upstream, nil, nil))
 	if err != nil {
 		return err
 	}
@@ -141,6 +167,8 @@ func run(rounds int, duration time.Duration, connections int) error {
 	fmt.Printf("  public    / no middleware   %.3f\n", med["public"]/med["none"])
 	fmt.Printf("  public    / do-nothing      %.3f\n", med["public"]/med["noop"])
 	fmt.Printf("  do-nothing / no middleware  %.3f\n", med["noop"]/med["none"])
+	fmt.Printf("  floor     / no middleware   %.3f  (the contract's header work alone)\n", med["floor"]/med["none"])
+	fmt.Printf("  signed-in / floor           %.3f\n", med["signed"]/med["floor"])
 	fmt.Printf("\nTraefik resident memory after the run: %.1f MiB with traefik-authkit, %.1f MiB with only the do-nothing plugin (difference %.1f MiB)\n",
 		fullRSS, floorRSS, fullRSS-floorRSS)
 	if n := missingIdentity.Load(); n > 0 {
@@ -172,22 +200,60 @@ func sessionCookie(fake *fakeworkos.Server) (string, error) {
 	return "wos-session=" + sealed, err
 }
 
-// dynamicConfig routes /none, /noop and, with authkit, /signed and /public
-// to the upstream.
-func dynamicConfig(api, upstream string, fake *fakeworkos.Server, withAuthKit bool) map[string]any {
+// authKitConfig is traefik-authkit's configuration for the run.
+func authKitConfig(api string, fake *fakeworkos.Server) map[string]any {
 	u, _ := url.Parse(api)
+	return map[string]any{
+		"clientId": fake.ClientID(), "apiKey": fake.APIKey(), "cookiePassword": cookiePassword,
+		"redirectUri": "/callback", "apiHostname": u.Hostname(), "apiHttps": "false", "apiPort": u.Port(),
+		"middlewareAuth": map[string]any{"enabled": true, "unauthenticatedPaths": []string{"/public/:path*"}},
+	}
+}
+
+// upstreamIdentity runs the compiled plugin once with the session cookie
+// and returns the headers it sends upstream (but X-Url, which the floor
+// plugin builds per request), so the floor plugin writes the same ones.
+func upstreamIdentity(config map[string]any, cookie string) (map[string]string, error) {
+	cfg := authkit.CreateConfig()
+	raw, _ := json.Marshal(config)
+	if err := json.Unmarshal(raw, cfg); err != nil {
+		return nil, err
+	}
+	headers := map[string]string{}
+	h, err := authkit.New(context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, values := range r.Header {
+			if (strings.HasPrefix(name, "X-Workos-") || name == "X-Redirect-Uri") && len(values) == 1 {
+				headers[name] = values[0]
+			}
+		}
+	}), cfg, "identity")
+	if err != nil {
+		return nil, err
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/signed/x", nil)
+	r.Header.Set("Cookie", cookie)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if headers["X-Workos-User-Id"] == "" {
+		return nil, fmt.Errorf("the plugin did not sign the benchmark session in")
+	}
+	return headers, nil
+}
+
+// dynamicConfig routes /none and /noop and, given traefik-authkit's
+// configuration, /floor, /signed and /public to the upstream.
+func dynamicConfig(upstream string, authKit map[string]any, floorHeaders map[string]string) map[string]any {
 	routers := map[string]any{
 		"none": map[string]any{"rule": "PathPrefix(`/none`)", "service": "app"},
 		"noop": map[string]any{"rule": "PathPrefix(`/noop`)", "service": "app", "middlewares": []string{"noop"}},
 	}
 	middlewares := map[string]any{"noop": map[string]any{"plugin": map[string]any{"noop": map[string]any{}}}}
-	if withAuthKit {
+	if authKit != nil {
+		routers["floor"] = map[string]any{"rule": "PathPrefix(`/floor`)", "service": "app", "middlewares": []string{"floor"}}
 		routers["signed"] = map[string]any{"rule": "PathPrefix(`/signed`)", "service": "app", "middlewares": []string{"authkit"}}
 		routers["public"] = map[string]any{"rule": "PathPrefix(`/public`)", "service": "app", "middlewares": []string{"authkit"}}
-		middlewares["authkit"] = map[string]any{"plugin": map[string]any{"authkit": map[string]any{
-			"clientId": fake.ClientID(), "apiKey": fake.APIKey(), "cookiePassword": cookiePassword,
-			"redirectUri": "/callback", "apiHostname": u.Hostname(), "apiHttps": "false", "apiPort": u.Port(),
-			"middlewareAuth": map[string]any{"enabled": true, "unauthenticatedPaths": []string{"/public/:path*"}},
+		middlewares["authkit"] = map[string]any{"plugin": map[string]any{"authkit": authKit}}
+		middlewares["floor"] = map[string]any{"plugin": map[string]any{"floor": map[string]any{
+			"cookieName": "wos-session", "headers": floorHeaders,
 		}}}
 	}
 	return map[string]any{"http": map[string]any{
@@ -198,10 +264,11 @@ func dynamicConfig(api, upstream string, fake *fakeworkos.Server, withAuthKit bo
 }
 
 type traefik struct {
-	cmd  *exec.Cmd
-	url  string
-	dir  string
-	stop func()
+	cmd    *exec.Cmd
+	url    string
+	apiURL string // Traefik's own entry point, with pprof when profiling
+	dir    string
+	stop   func()
 }
 
 func startTraefik(binary, root string, dynamic map[string]any) (*traefik, error) {
@@ -210,14 +277,19 @@ func startTraefik(binary, root string, dynamic map[string]any) (*traefik, error)
 		return nil, err
 	}
 	for module, src := range map[string]string{
-		loader.ModuleName:                 root,
-		"github.com/traefik-authkit/noop": filepath.Join(root, "harness", "bench", "noop"),
+		loader.ModuleName:                  root,
+		"github.com/traefik-authkit/noop":  filepath.Join(root, "harness", "bench", "noop"),
+		"github.com/traefik-authkit/floor": filepath.Join(root, "harness", "bench", "floor"),
 	} {
 		if err := loader.CopyPlugin(src, filepath.Join(dir, "plugins-local", "src", module)); err != nil {
 			return nil, err
 		}
 	}
 	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	apiPort, err := freePort()
 	if err != nil {
 		return nil, err
 	}
@@ -228,18 +300,25 @@ func startTraefik(binary, root string, dynamic map[string]any) (*traefik, error)
 	static := fmt.Sprintf(`entryPoints:
   web:
     address: "127.0.0.1:%s"
+  traefik:
+    address: "127.0.0.1:%s"
+api:
+  insecure: true
+  debug: %t
 experimental:
   localPlugins:
     authkit:
       moduleName: %s
     noop:
       moduleName: github.com/traefik-authkit/noop
+    floor:
+      moduleName: github.com/traefik-authkit/floor
 providers:
   file:
     filename: %s
 log:
   level: ERROR
-`, port, loader.ModuleName, filepath.Join(dir, "dynamic.json"))
+`, port, apiPort, profileDir != "", loader.ModuleName, filepath.Join(dir, "dynamic.json"))
 	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o600); err != nil {
 		return nil, err
 	}
@@ -250,7 +329,7 @@ log:
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	t := &traefik{cmd: cmd, url: "http://127.0.0.1:" + port, dir: dir}
+	t := &traefik{cmd: cmd, url: "http://127.0.0.1:" + port, apiURL: "http://127.0.0.1:" + apiPort, dir: dir}
 	t.stop = func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		cmd.Wait()
@@ -270,11 +349,22 @@ log:
 	return nil, fmt.Errorf("Traefik did not route within a minute")
 }
 
+// cookieFor is the Cookie header of a target's requests: the signed-in
+// session everywhere but on the public path, which anonymous visitors use.
+func cookieFor(target, cookie string) string {
+	if target == "public" {
+		return ""
+	}
+	return cookie
+}
+
 // check makes sure a target answers 200 before it is measured, so a
 // misconfiguration is not benchmarked as a fast error page.
 func check(target, cookie string) error {
 	req, _ := http.NewRequest(http.MethodGet, target, nil)
-	req.Header.Set("Cookie", cookie)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -286,11 +376,40 @@ func check(target, cookie string) error {
 	return nil
 }
 
+// saveProfile records Traefik's CPU for most of one wrk round.
+func saveProfile(apiURL, file string, duration time.Duration) error {
+	seconds := int(duration.Seconds()) - 1
+	if seconds < 1 {
+		seconds = 1
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", apiURL, seconds))
+	if err != nil {
+		return fmt.Errorf("profile: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: status %d", resp.StatusCode)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
 var requestsPerSecond = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
 func wrk(target, cookie string, duration time.Duration, connections int) (float64, error) {
-	out, err := exec.Command("wrk", "-t2", "-c"+strconv.Itoa(connections), "-d"+duration.String(),
-		"-H", "Cookie: "+cookie, "-H", "Accept: text/html", target).CombinedOutput()
+	args := []string{"-t2", "-c" + strconv.Itoa(connections), "-d" + duration.String(), "-H", "Accept: text/html"}
+	if cookie != "" {
+		args = append(args, "-H", "Cookie: "+cookie)
+	}
+	out, err := exec.Command("wrk", append(args, target)...).CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("wrk: %v: %s", err, out)
 	}

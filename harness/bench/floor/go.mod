@@ -1,0 +1,3 @@
+module github.com/traefik-authkit/floor
+
+go 1.21
