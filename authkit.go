@@ -109,8 +109,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		s.signOutPath:            a.handleSignOut,
 		s.switchOrganizationPath: a.handleSwitchOrganization,
 	}
-	a.sessionCookieKey = "; " + s.cookie.name + "="
-	a.sessionChunkKey = "; " + s.cookie.name + "."
+	a.sessionCookieKey = s.cookie.name + "="
+	a.sessionChunkKey = s.cookie.name + "."
 	if len(s.publicPaths) > 0 {
 		a.publicPaths = s.publicPaths[0]
 	}
@@ -134,8 +134,8 @@ type authKit struct {
 
 	// Prepared in New so requests do not rebuild them.
 	routes            map[string]http.HandlerFunc
-	sessionCookieKey  string         // "; <cookie name>=", as browsers separate cookies
-	sessionChunkKey   string         // "; <cookie name>.", a split session's cookies
+	sessionCookieKey  string         // "<cookie name>="
+	sessionChunkKey   string         // "<cookie name>.", a split session's cookies
 	publicPaths       *regexp.Regexp // unauthenticatedPaths, or nil
 	gated             bool           // signed-out requests to non-public paths are stopped
 	hasRequirements   bool
@@ -228,11 +228,8 @@ func externalOf(a *authKit, r *http.Request) external {
 }
 
 func isHTTPS(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
 	proto := r.Header["X-Forwarded-Proto"]
-	return len(proto) != 0 && proto[0] != "http" && (proto[0] == "https" || isHTTPSProto(proto[0]))
+	return r.TLS != nil || (len(proto) != 0 && proto[0] != "http" && (proto[0] == "https" || isHTTPSProto(proto[0])))
 }
 
 // isHTTPSProto reads an X-Forwarded-Proto value that is not plain "http" or

@@ -78,25 +78,33 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	if a.s.forwardAccessToken {
 		forwardAccessToken(h, res)
 	}
-	preventCaching(w.Header(), false)
+	if wh := w.Header(); len(wh["Vary"]) == 0 {
+		wh["Cache-Control"] = headerNoStore
+		wh["Vary"] = headerCookie
+	} else {
+		preventCaching(wh, false)
+	}
 	a.next.ServeHTTP(w, r)
 }
 
-// cookieResult reads the Cookie header as browsers write it, "a=1;
-// wos-session=…; b=2", with two calls into package strings
-// (Request.Cookie would parse and validate every byte of every cookie). A
-// session cookie in the session cache gives the entry's ready, read-only
-// result; cookies with no session cookie at all give &signedOut; anything
-// else (another spelling, a split or unknown session, several Cookie
-// headers, eagerAuth's extra cookie) returns nil: the full path decides.
+// cookieResult reads the Cookie header with two calls into package
+// strings (Request.Cookie would parse and validate every byte of every
+// cookie). A session cookie in the session cache gives the entry's ready,
+// read-only result; cookies without a session cookie give &signedOut;
+// anything else (a quoted value, a split or unknown session, several
+// Cookie headers, eagerAuth's extra cookie) returns nil: the full path
+// decides.
 func cookieResult(a *authKit, lines []string) *authResult {
 	if len(lines) != 1 || a.s.eagerAuth {
 		return nil
 	}
-	line := "; " + lines[0]
+	line := lines[0]
 	i := strings.Index(line, a.sessionCookieKey)
 	if i < 0 {
 		return withoutSession(a, line)
+	}
+	if i > 0 && line[i-1] != ' ' {
+		return nil // the first match ends a longer name ("xwos-session=")
 	}
 	value := line[i+len(a.sessionCookieKey):]
 	if j := strings.IndexByte(value, ';'); j >= 0 {
@@ -108,9 +116,9 @@ func cookieResult(a *authKit, lines []string) *authResult {
 	return nil
 }
 
-// withoutSession is the result of a Cookie line that has no
-// "; <name>=" cookie: signed out, unless the session is split into
-// "<name>.0", "<name>.1"… cookies, which the full path reassembles.
+// withoutSession is the result of a Cookie line without "<name>=":
+// signed out, unless the session may be split into "<name>.0",
+// "<name>.1"… cookies, which the full path reassembles.
 func withoutSession(a *authKit, line string) *authResult {
 	if strings.Contains(line, a.sessionChunkKey) {
 		return nil

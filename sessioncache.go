@@ -84,12 +84,9 @@ func cacheNamespace(s *settings) string {
 // signed-in fast path calls it, where a method call costs several times as
 // much under the interpreter.
 func lookupSession(c *sessionCache, namespace, sealed string, now time.Time) *cachedSession {
-	v, ok := c.entries.Load(sealed)
-	if !ok {
-		return nil
-	}
-	e := v.(*cachedSession)
-	if e.namespace != namespace || !now.Before(e.validUntil) {
+	v, _ := c.entries.Load(sealed)
+	e, _ := v.(*cachedSession)
+	if e == nil || e.namespace != namespace || !now.Before(e.validUntil) {
 		return nil
 	}
 	return e
