@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -170,18 +169,5 @@ func BenchmarkPlugin(b *testing.B) {
 // doNothingPlugin loads bench/noop into its own interpreter: the floor
 // that any plugin costs under yaegi, beside which the plugin's numbers read.
 func doNothingPlugin(b *testing.B) http.Handler {
-	const module = "github.com/traefik-authkit/noop"
-	goPath := b.TempDir()
-	if err := loader.CopyPlugin("noop", filepath.Join(goPath, "src", module)); err != nil {
-		b.Fatal(err)
-	}
-	p, err := loader.OpenGoPath(goPath, module)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := p.New(map[string]any{}, "noop", noop)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return h
+	return loadReference(b, "noop", "github.com/traefik-authkit/noop", map[string]any{}, noop)
 }
