@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput through real Traefik v3.6.12 with wrk: no middleware, a
-# do-nothing plugin, traefik-authkit signed in and on a public path, in
-# alternating rounds of one run, with the ratios and Traefik's memory.
+# do-nothing plugin, the contract floor (harness/bench/floor),
+# traefik-authkit signed in and on a public path, in alternating rounds of
+# one run, with the ratios and Traefik's memory.
 # Then the Go benchmarks of the plugin compiled and interpreted, compared
 # with benchstat. Installs wrk and benchstat, builds Traefik when missing.
 set -euo pipefail

@@ -70,6 +70,11 @@ interop() {
 # Traefik with headless Chromium, and the soak under WorkOS faults.
 harness() { (cd harness && ./test.sh "$@"); }
 
+# The benchmark tools, and scripts/slots.sh, which must still find ServeHTTP.
+harness_tools() {
+  harness ./bench/... ./cmd/... && "$repo_root/scripts/slots.sh" '^ *[0-9]+ ServeHTTP$'
+}
+
 layer compiled compiled
 layer interpreted interpreted
 layer interop interop
@@ -77,7 +82,7 @@ layer loader harness ./loader/...
 layer providers harness ./providers/...
 layer traefik-browser harness ./traefiktest/... ./browser/... ./e2e/...
 layer soak harness ./soak/...
-layer harness-tools harness ./bench/... ./cmd/...
+layer harness-tools harness_tools
 layer fuzz fuzzing
 
 echo
