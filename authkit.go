@@ -166,7 +166,7 @@ func sharedKeySet(url string, client *http.Client) *jwksCache {
 // every cookie, unseals, verifies and refreshes as needed, answers the
 // plugin's routes and stops what may not pass. Internal headers are
 // already stripped.
-func (a *authKit) serveFull(w http.ResponseWriter, r *http.Request) {
+func serveFull(a *authKit, w http.ResponseWriter, r *http.Request) {
 	if route := a.routes[r.URL.Path]; route != nil {
 		route(w, r)
 		return
@@ -177,7 +177,7 @@ func (a *authKit) serveFull(w http.ResponseWriter, r *http.Request) {
 	if len(r.Header["Cookie"]) != 0 || len(r.Header["Authorization"]) != 0 {
 		parsed := readCookies(r, a.s.cookie.name)
 		rc = &parsed
-		res = a.authenticate(r, rc, ext)
+		res = authenticate(a, r, rc, ext)
 	}
 	public := isPublic(a, r.URL.Path)
 	if !res.signedIn && a.gated && !public {
@@ -272,7 +272,7 @@ type authResult struct {
 
 // authenticate runs authkit-nextjs's per-request algorithm (E.9): unseal,
 // verify, refresh when expired or expiring, and decide which cookies change.
-func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external) *authResult {
+func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external) *authResult {
 	res := &authResult{}
 	if rc.session == "" {
 		if a.s.allowBearerTokens {
@@ -287,16 +287,16 @@ func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external
 		copied := *e.result // callers of authenticate may change their result
 		return &copied
 	}
-	sess, err := a.openSession(rc.session, now)
+	sess, err := openSession(a, rc.session, now)
 	if err != nil {
 		// authkit-nextjs ends here with a terminal error: the cookie goes.
 		a.log.debug("session cookie unusable", "reason", err.Error())
 		res.setCookies = a.terminalDeletions(rc, a.secureCookies(ext))
 		return res
 	}
-	claims, verifyErr := a.verifier.verify(r.Context(), sess.accessToken)
-	if verifyErr == nil && !a.expiring(claims, now) {
-		a.signIn(res, sess, claims, rc.session)
+	claims, verifyErr := verifyToken(r.Context(), a.verifier, sess.accessToken)
+	if verifyErr == nil && !expiring(a, claims, now) {
+		signIn(a, res, sess, claims, rc.session)
 		return res
 	}
 	if verifyErr != nil {
@@ -307,8 +307,8 @@ func (a *authKit) authenticate(r *http.Request, rc *requestCookies, ext external
 }
 
 // openSession unseals and decodes a session cookie value.
-func (a *authKit) openSession(sealed string, now time.Time) (*session, error) {
-	plain, err := a.s.keyring.Unseal(sealed, now)
+func openSession(a *authKit, sealed string, now time.Time) (*session, error) {
+	plain, err := unseal(a.s.keyring, sealed, now)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +319,7 @@ func (a *authKit) openSession(sealed string, now time.Time) (*session, error) {
 // another user than the session (E.10): then the request is signed out but
 // the cookie is kept. A session
 // that stays valid past its refresh point is cached until then.
-func (a *authKit) signIn(res *authResult, sess *session, claims *tokenClaims, sealed string) {
+func signIn(a *authKit, res *authResult, sess *session, claims *tokenClaims, sealed string) {
 	if claims.Subject == "" || (sess.userID != "" && sess.userID != claims.Subject) {
 		a.log.event("session_rejected", "reason", "the token has no subject or another user's", "user_id", sess.userID)
 		return
@@ -328,19 +328,19 @@ func (a *authKit) signIn(res *authResult, sess *session, claims *tokenClaims, se
 	res.identity = identityHeaders(claims, sess, sealed)
 	now := a.now()
 	validUntil := now.Add(maxCacheLifetime)
-	if exp, ok := claims.expiresAt(); ok {
-		validUntil = exp.Add(-claims.refreshBuffer(a.s.refreshBuffer))
+	if exp, ok := tokenExpiry(claims); ok {
+		validUntil = exp.Add(-refreshBuffer(claims, a.s.refreshBuffer))
 	}
-	a.sessions.put(a.cacheNS, sealed, sess, claims, res.identity, validUntil, now)
+	putSession(a.sessions, a.cacheNS, sealed, sess, claims, res.identity, validUntil, now)
 }
 
 // expiring reports whether the token is inside its refresh buffer (D.3).
-func (a *authKit) expiring(c *tokenClaims, now time.Time) bool {
-	exp, ok := c.expiresAt()
+func expiring(a *authKit, c *tokenClaims, now time.Time) bool {
+	exp, ok := tokenExpiry(c)
 	if !ok {
 		return false
 	}
-	buffer := c.refreshBuffer(a.s.refreshBuffer)
+	buffer := refreshBuffer(c, a.s.refreshBuffer)
 	return buffer > 0 && exp.Before(now.Add(buffer))
 }
 
@@ -384,10 +384,10 @@ func (a *authKit) refresh(r *http.Request, rc *requestCookies, ext external, ses
 	if called {
 		a.log.event("session_refresh_failed", "transient", transient, "reason", err.Error(), "user_id", sess.userID)
 	}
-	if claims != nil && claims.checkTime(a.now(), 0) == nil {
+	if claims != nil && checkTokenTime(claims, a.now(), 0) == nil {
 		// Only expiring: serve the still-valid token and change nothing. A
 		// concurrent request may already have rotated the refresh token.
-		a.signIn(res, sess, claims, rc.session)
+		signIn(a, res, sess, claims, rc.session)
 		return
 	}
 	if !transient {
@@ -413,7 +413,7 @@ func (a *authKit) adoptRefresh(rc *requestCookies, secure bool, old *session, re
 	}
 	res.setCookies = append(res.setCookies, a.s.cookie.sessionCookies(sealed, secure, rc.sessionNames)...)
 	res.refreshed = true
-	a.signIn(res, sess, &parsed.claims, sealed)
+	signIn(a, res, sess, &parsed.claims, sealed)
 	return nil
 }
 
@@ -425,7 +425,7 @@ func (a *authKit) authenticateBearer(r *http.Request, token string, res *authRes
 		res.signedIn, res.bearer, res.claims, res.identity = true, true, e.result.claims, e.result.identity
 		return
 	}
-	claims, err := a.verifier.verify(r.Context(), token)
+	claims, err := verifyToken(r.Context(), a.verifier, token)
 	if err != nil || claims.Subject == "" {
 		a.log.debug("bearer token refused", "reason", errorText(err, "no sub claim"))
 		res.badBearer = true
@@ -434,10 +434,10 @@ func (a *authKit) authenticateBearer(r *http.Request, token string, res *authRes
 	res.signedIn, res.bearer, res.claims = true, true, claims
 	res.identity = identityHeaders(claims, nil, "")
 	validUntil := now.Add(maxCacheLifetime)
-	if exp, ok := claims.expiresAt(); ok {
+	if exp, ok := tokenExpiry(claims); ok {
 		validUntil = exp // a bearer token is never refreshed: valid to its end
 	}
-	a.sessions.put(a.bearerNS, token, nil, claims, res.identity, validUntil, now)
+	putSession(a.sessions, a.bearerNS, token, nil, claims, res.identity, validUntil, now)
 }
 
 func bearerToken(r *http.Request) string {

@@ -169,7 +169,7 @@ func readCookies(r *http.Request, sessionName string) requestCookies {
 				continue
 			}
 			name, value := strings.TrimSpace(part[:eq]), strings.TrimSpace(part[eq+1:])
-			rc.add(name, value, sessionName, &chunks)
+			addCookie(&rc, name, value, sessionName, &chunks)
 		}
 	}
 	for rc.sessionNames.chunks < maxSessionChunks && chunks[rc.sessionNames.chunks] != "" {
@@ -181,7 +181,8 @@ func readCookies(r *http.Request, sessionName string) requestCookies {
 	return rc
 }
 
-func (rc *requestCookies) add(name, value, sessionName string, chunks *[maxSessionChunks]string) {
+// addCookie records one cookie of the request in rc.
+func addCookie(rc *requestCookies, name, value, sessionName string, chunks *[maxSessionChunks]string) {
 	switch {
 	case name == sessionName:
 		if !rc.sessionNames.single {

@@ -12,7 +12,11 @@ import (
 // paths that most requests take (a cached session cookie, an anonymous
 // visitor) are spread over small functions that hold only what that path
 // evaluates; everything else goes to serveFull, which is written for
-// clarity. harness/bench counts the allocations; BENCHMARKS in the README.
+// clarity. Functions that run on every request or every cache miss
+// (serveFull, authenticate, verifyToken, unseal, putSession…) are plain
+// functions rather than methods: a method call allocates a function
+// wrapper and costs about three times a plain call. harness/bench counts
+// the allocations; see Performance in the README.
 
 // ServeHTTP strips the internal headers and dispatches.
 func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -25,7 +29,7 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if a.routes[r.URL.Path] != nil || len(h["Authorization"]) != 0 {
-		a.serveFull(w, r)
+		serveFull(a, w, r)
 	} else if len(h["Cookie"]) == 0 {
 		serveAnonymous(a, w, r)
 	} else {
@@ -50,7 +54,7 @@ func isInternalHeader(name string) bool {
 // when its path may be seen signed out.
 func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 	if a.gated && !isPublic(a, r.URL.Path) {
-		a.serveFull(w, r) // the sign-in redirect or the 401
+		serveFull(a, w, r) // the sign-in redirect or the 401
 		return
 	}
 	setBaseHeaders(a, r, requestOrigin(a, r))
@@ -63,7 +67,7 @@ func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	res := cookieResult(a, r.Header["Cookie"])
 	if res == nil || (res.signedIn && a.hasRequirements) {
-		a.serveFull(w, r)
+		serveFull(a, w, r)
 		return
 	}
 	if !res.signedIn {

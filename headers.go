@@ -24,29 +24,34 @@ var (
 	headerCookie  = []string{"Cookie"}
 )
 
+// identityHeaderNames are the identity headers in the order
+// identityHeaders fills them, in canonical form so they can be assigned
+// without canonicalisation.
+var identityHeaderNames = [...]string{
+	"X-Workos-User-Id", "X-Workos-Session-Id", "X-Workos-Organization-Id", "X-Workos-Role",
+	"X-Workos-Roles", "X-Workos-Permissions", "X-Workos-Entitlements", "X-Workos-Feature-Flags",
+	"X-Workos-Session", "X-Workos-User-Email", "X-Workos-Impersonator-Email",
+}
+
 // identityHeaders are the headers that tell the upstream who is signed in:
 // X-Workos-* from the token's claims and, for a cookie session,
-// x-workos-session as authkit-nextjs's withAuth() reads it. Names are in
-// canonical form so they can be assigned without canonicalisation.
+// x-workos-session as authkit-nextjs's withAuth() reads it. Empty values
+// are left out. (A loop, not a closure per header: under the interpreter
+// each closure call costs a frame.)
 func identityHeaders(c *tokenClaims, sess *session, sealed string) []headerField {
-	var out []headerField
-	add := func(name, value string) {
-		if value != "" {
-			out = append(out, headerField{name, []string{value}})
-		}
+	values := [len(identityHeaderNames)]string{
+		c.Subject, c.SessionID, c.OrganizationID, c.Role,
+		strings.Join(c.Roles, ","), strings.Join(c.Permissions, ","),
+		strings.Join(c.Entitlements, ","), strings.Join(c.FeatureFlags, ","),
 	}
-	add("X-Workos-User-Id", c.Subject)
-	add("X-Workos-Session-Id", c.SessionID)
-	add("X-Workos-Organization-Id", c.OrganizationID)
-	add("X-Workos-Role", c.Role)
-	add("X-Workos-Roles", strings.Join(c.Roles, ","))
-	add("X-Workos-Permissions", strings.Join(c.Permissions, ","))
-	add("X-Workos-Entitlements", strings.Join(c.Entitlements, ","))
-	add("X-Workos-Feature-Flags", strings.Join(c.FeatureFlags, ","))
 	if sess != nil {
-		add("X-Workos-Session", sealed)
-		add("X-Workos-User-Email", sess.userEmail)
-		add("X-Workos-Impersonator-Email", sess.impersonatorEmail)
+		values[8], values[9], values[10] = sealed, sess.userEmail, sess.impersonatorEmail
+	}
+	out := make([]headerField, 0, len(values))
+	for i, value := range values {
+		if value != "" {
+			out = append(out, headerField{identityHeaderNames[i], []string{value}})
+		}
 	}
 	return out
 }

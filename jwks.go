@@ -126,9 +126,9 @@ func newJWKSCache(url string, client *http.Client, now func() time.Time) *jwksCa
 	return &jwksCache{url: url, client: client, now: now}
 }
 
-// key returns the one key matching the token's kid and alg, fetching the key
+// jwksKey returns the one key matching the token's kid and alg, fetching the key
 // set when it is missing, stale, or lacks the kid.
-func (c *jwksCache) key(ctx context.Context, kid, alg string) (*rsa.PublicKey, error) {
+func jwksKey(ctx context.Context, c *jwksCache, kid, alg string) (*rsa.PublicKey, error) {
 	c.mu.RLock()
 	keys, fetched, fetchedAt := c.keys, c.fetched, c.fetchedAt
 	c.mu.RUnlock()

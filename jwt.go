@@ -135,9 +135,9 @@ type tokenVerifier struct {
 	now    func() time.Time
 }
 
-// verify checks the token's algorithm, signature and validity window and
+// verifyToken checks the token's algorithm, signature and validity window and
 // returns its claims. The error tells apart why a token was refused.
-func (v *tokenVerifier) verify(ctx context.Context, token string) (*tokenClaims, error) {
+func verifyToken(ctx context.Context, v *tokenVerifier, token string) (*tokenClaims, error) {
 	p, err := parseToken(token)
 	if err != nil {
 		return nil, err
@@ -150,7 +150,7 @@ func (v *tokenVerifier) verify(ctx context.Context, token string) (*tokenClaims,
 		// No extension is understood, so a critical one cannot be honoured.
 		return nil, ErrTokenMalformed
 	}
-	key, err := v.keys.key(ctx, p.header.KeyID, p.header.Algorithm)
+	key, err := jwksKey(ctx, v.keys, p.header.KeyID, p.header.Algorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -160,14 +160,14 @@ func (v *tokenVerifier) verify(ctx context.Context, token string) (*tokenClaims,
 	if rsa.VerifyPKCS1v15(key, hash, digest(hash, p.signingInput), p.signature) != nil {
 		return nil, ErrTokenSignature
 	}
-	if err := p.claims.checkTime(v.now(), v.leeway); err != nil {
+	if err := checkTokenTime(&p.claims, v.now(), v.leeway); err != nil {
 		return nil, err
 	}
 	return &p.claims, nil
 }
 
-// checkTime applies exp and nbf with the given leeway.
-func (c *tokenClaims) checkTime(now time.Time, leeway time.Duration) error {
+// checkTokenTime applies exp and nbf with the given leeway.
+func checkTokenTime(c *tokenClaims, now time.Time, leeway time.Duration) error {
 	t := float64(now.Unix())
 	slack := leeway.Seconds()
 	if c.ExpiresAt != nil && *c.ExpiresAt+slack <= t {
@@ -179,8 +179,8 @@ func (c *tokenClaims) checkTime(now time.Time, leeway time.Duration) error {
 	return nil
 }
 
-// expiresAt is the token's exp as a time; ok is false when it has none.
-func (c *tokenClaims) expiresAt() (time.Time, bool) {
+// tokenExpiry is the token's exp as a time; ok is false when it has none.
+func tokenExpiry(c *tokenClaims) (time.Time, bool) {
 	if c.ExpiresAt == nil {
 		return time.Time{}, false
 	}
@@ -189,7 +189,7 @@ func (c *tokenClaims) expiresAt() (time.Time, bool) {
 
 // refreshBuffer is how long before exp a token counts as expiring (D.3):
 // 30 s for tokens living 300 s or less, 60 s otherwise, unless configured.
-func (c *tokenClaims) refreshBuffer(configured time.Duration) time.Duration {
+func refreshBuffer(c *tokenClaims, configured time.Duration) time.Duration {
 	if configured >= 0 {
 		return configured
 	}

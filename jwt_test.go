@@ -220,7 +220,7 @@ func TestVerifyToken(t *testing.T) {
 	for _, tt := range tests {
 		tt := tt
 		t.Run(tt.name, func(t *testing.T) {
-			claims, err := verifier.verify(context.Background(), tt.token)
+			claims, err := verifyToken(context.Background(), verifier, tt.token)
 			if err != tt.want {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -239,7 +239,7 @@ func TestVerifiedClaims(t *testing.T) {
 	token := signRS(t, keyA, "RS256", "kid-a", map[string]any{"sub": "user_1", "sid": "session_1", "org_id": "org_1",
 		"role": "admin", "roles": []string{"admin", "member"}, "permissions": []string{"a", "b"},
 		"entitlements": []string{"e"}, "feature_flags": []string{"f"}, "exp": now + 600, "iat": now})
-	c, err := verifier.verify(context.Background(), token)
+	c, err := verifyToken(context.Background(), verifier, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestVerifiedClaims(t *testing.T) {
 	if want := "user_1|session_1|org_1|admin|admin,member|a,b|e|f"; got != want {
 		t.Fatalf("claims %s, want %s", got, want)
 	}
-	if exp, ok := c.expiresAt(); !ok || exp.Unix() != now+600 {
+	if exp, ok := tokenExpiry(c); !ok || exp.Unix() != now+600 {
 		t.Fatalf("expiresAt = %v, %v", exp, ok)
 	}
 }
@@ -269,7 +269,7 @@ func TestRefreshBuffer(t *testing.T) {
 		{"configured zero", tokenClaims{IssuedAt: f(1000), ExpiresAt: f(4600)}, 0, 0},
 	}
 	for _, tt := range tests {
-		if got := tt.claims.refreshBuffer(tt.configured); got != tt.want {
+		if got := refreshBuffer(&tt.claims, tt.configured); got != tt.want {
 			t.Errorf("%s: buffer = %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -283,17 +283,17 @@ func TestJWKSRefetchesForANewKidAtMostEvery30s(t *testing.T) {
 	claims := map[string]any{"sub": "user_1"}
 	ctx := context.Background()
 
-	if _, err := verifier.verify(ctx, signRS(t, keyA, "RS256", "kid-a", claims)); err != nil {
+	if _, err := verifyToken(ctx, verifier, signRS(t, keyA, "RS256", "kid-a", claims)); err != nil {
 		t.Fatal(err)
 	}
 	// WorkOS publishes a new key; a token signed with it arrives at once.
 	server.setKeys(t, jwkOf("kid-a", "RS256", &keyA.PublicKey), jwkOf("kid-b", "RS256", &keyB.PublicKey))
 	fresh := signRS(t, keyB, "RS256", "kid-b", claims)
-	if _, err := verifier.verify(ctx, fresh); err != ErrTokenUnknownKey {
+	if _, err := verifyToken(ctx, verifier, fresh); err != ErrTokenUnknownKey {
 		t.Fatalf("within 30 s of the last fetch: err = %v, want ErrTokenUnknownKey", err)
 	}
 	clock.advance(jwksRefetchInterval)
-	if _, err := verifier.verify(ctx, fresh); err != nil {
+	if _, err := verifyToken(ctx, verifier, fresh); err != nil {
 		t.Fatalf("after 30 s the new kid must be fetched: %v", err)
 	}
 	if got := server.fetches.Load(); got != 2 {
@@ -314,7 +314,7 @@ func TestJWKSUnknownKidFloodCausesOneFetch(t *testing.T) {
 		wg.Add(1)
 		go func(token string) {
 			defer wg.Done()
-			verifier.verify(ctx, token)
+			verifyToken(ctx, verifier, token)
 		}(token)
 	}
 	wg.Wait()
@@ -353,14 +353,14 @@ func TestJWKSFailures(t *testing.T) {
 			if tt.before != nil {
 				tt.before(server)
 			}
-			_, err := verifier.verify(context.Background(), token)
+			_, err := verifyToken(context.Background(), verifier, token)
 			if tt.after != nil {
 				if err != nil {
 					t.Fatal(err)
 				}
 				tt.after(server)
 				clock.advance(jwksMaxAge)
-				_, err = verifier.verify(context.Background(), token)
+				_, err = verifyToken(context.Background(), verifier, token)
 			}
 			if err != tt.want {
 				t.Fatalf("err = %v, want %v", err, tt.want)
@@ -377,7 +377,7 @@ func TestJWKSRecoversAfterOutage(t *testing.T) {
 	token := signRS(t, keyA, "RS256", "kid-a", map[string]any{"sub": "user_1"})
 	server.set(http.StatusInternalServerError, "")
 	for i := 0; i < 10; i++ {
-		if _, err := verifier.verify(context.Background(), token); err != ErrJWKSUnavailable {
+		if _, err := verifyToken(context.Background(), verifier, token); err != ErrJWKSUnavailable {
 			t.Fatalf("err = %v", err)
 		}
 	}
@@ -386,7 +386,7 @@ func TestJWKSRecoversAfterOutage(t *testing.T) {
 	}
 	server.setKeys(t, jwkOf("kid-a", "RS256", &keyA.PublicKey))
 	clock.advance(jwksRetryInterval)
-	if _, err := verifier.verify(context.Background(), token); err != nil {
+	if _, err := verifyToken(context.Background(), verifier, token); err != nil {
 		t.Fatalf("after the outage: %v", err)
 	}
 }

@@ -129,7 +129,7 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "oauth_state_mismatch")
 		return
 	}
-	plain, err := a.s.keyring.Unseal(state, a.now())
+	plain, err := unseal(a.s.keyring, state, a.now())
 	var st *authState
 	if err == nil {
 		st, err = decodeAuthState(plain)
@@ -219,11 +219,11 @@ func (a *authKit) sessionIDForSignOut(r *http.Request, rc *requestCookies) (sess
 	if rc.session == "" {
 		return "", ""
 	}
-	sess, err := a.openSession(rc.session, a.now())
+	sess, err := openSession(a, rc.session, a.now())
 	if err != nil {
 		return "", ""
 	}
-	if claims, err := a.verifier.verify(r.Context(), sess.accessToken); err == nil {
+	if claims, err := verifyToken(r.Context(), a.verifier, sess.accessToken); err == nil {
 		return claims.SessionID, sess.userID
 	}
 	if p, err := parseToken(sess.accessToken); err == nil {
@@ -248,7 +248,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 	returnTo := safeReturnPath(r.FormValue("returnTo"), "/")
 	rc := readCookies(r, a.s.cookie.name)
 	ext := externalOf(a, r)
-	res := a.authenticate(r, &rc, ext)
+	res := authenticate(a, r, &rc, ext)
 	if !res.signedIn || res.bearer {
 		a.startSignIn(w, r, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
 		return
@@ -276,7 +276,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 	// keeps sessions without their foreign keys, so read those afresh.
 	res.setCookies = nil
 	previous := res.session
-	if full, err := a.openSession(res.sealed, a.now()); err == nil {
+	if full, err := openSession(a, res.sealed, a.now()); err == nil {
 		previous = full
 	}
 	if err := a.adoptRefresh(&rc, a.secureCookies(ext), previous, resp, res, false); err != nil {

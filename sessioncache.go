@@ -18,8 +18,11 @@ const (
 	// maxCacheLifetime makes even a token without exp be verified again
 	// now and then, so a key WorkOS retires stops being trusted.
 	maxCacheLifetime = jwksMaxAge
-	// cachePruneEvery is how many inserts pass between sweeps of expired
-	// entries, so memory follows the sessions in use, not the bounds.
+	// cachePruneEvery is how many inserts pass, at least, between sweeps
+	// of expired entries, so memory follows the sessions in use, not the
+	// bounds. A sweep visits every entry with an interpreted callback (a
+	// few µs each), so a larger cache sweeps after a quarter of its size:
+	// the sweep's cost per insert stays a few entries.
 	cachePruneEvery = 256
 	// cacheEntryOverhead approximates what an entry holds beside its
 	// cookie and header values: claims, session, map slot.
@@ -49,7 +52,7 @@ type sessionCache struct {
 	entries  sync.Map // sealed cookie → *cachedSession; one call per lookup
 	size     atomic.Int64
 	bytes    atomic.Int64
-	inserts  atomic.Int64
+	inserts  atomic.Int64 // since the last sweep
 	max      int64
 	maxBytes int64
 	evictMu  sync.Mutex
@@ -92,8 +95,8 @@ func lookupSession(c *sessionCache, namespace, sealed string, now time.Time) *ca
 	return e
 }
 
-// put caches a verified session until validUntil, capped by maxCacheLifetime.
-func (c *sessionCache) put(namespace, sealed string, sess *session, claims *tokenClaims, identity []headerField, validUntil, now time.Time) {
+// putSession caches a verified session until validUntil, capped by maxCacheLifetime.
+func putSession(c *sessionCache, namespace, sealed string, sess *session, claims *tokenClaims, identity []headerField, validUntil, now time.Time) {
 	if limit := now.Add(maxCacheLifetime); validUntil.After(limit) {
 		validUntil = limit
 	}
@@ -120,7 +123,11 @@ func (c *sessionCache) put(namespace, sealed string, sess *session, claims *toke
 	} else {
 		c.size.Add(1)
 	}
-	if c.size.Load() > c.max || c.bytes.Load() > c.maxBytes || c.inserts.Add(1)%cachePruneEvery == 0 {
+	sweepAfter := c.size.Load() / 4
+	if sweepAfter < cachePruneEvery {
+		sweepAfter = cachePruneEvery
+	}
+	if c.size.Load() > c.max || c.bytes.Load() > c.maxBytes || c.inserts.Add(1) >= sweepAfter {
 		c.evict(now, sealed)
 	}
 }
@@ -136,6 +143,7 @@ func (c *sessionCache) remove(sealed string) {
 func (c *sessionCache) evict(now time.Time, keep string) {
 	c.evictMu.Lock()
 	defer c.evictMu.Unlock()
+	c.inserts.Store(0)
 	c.entries.Range(func(key, value any) bool {
 		if !now.Before(value.(*cachedSession).validUntil) {
 			c.drop(key)

@@ -74,7 +74,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 	now := time.Now()
 	claims := &tokenClaims{Subject: "u"}
 	for i := 0; i < 1000; i++ {
-		c.put("ns", "cookie-"+strconv.Itoa(i), &session{userID: "u"}, claims, nil, now.Add(time.Minute), now)
+		putSession(c, "ns", "cookie-"+strconv.Itoa(i), &session{userID: "u"}, claims, nil, now.Add(time.Minute), now)
 		if c.len() > 64 {
 			t.Fatalf("%d entries after %d inserts, bound 64", c.len(), i+1)
 		}
@@ -87,7 +87,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 func TestSessionCacheKeepsNamespacesApart(t *testing.T) {
 	c := newSessionCache(4)
 	now := time.Now()
-	c.put("a", "cookie", &session{userID: "u"}, &tokenClaims{}, nil, now.Add(time.Minute), now)
+	putSession(c, "a", "cookie", &session{userID: "u"}, &tokenClaims{}, nil, now.Add(time.Minute), now)
 	tests := []struct {
 		name, namespace, cookie string
 		at                      time.Time
@@ -156,7 +156,7 @@ func TestSessionCacheIsBoundedInBytes(t *testing.T) {
 	now := time.Now()
 	big := strings.Repeat("s", 9000) // a session with large user metadata
 	for i := 0; i < 100; i++ {
-		c.put("ns", big+strconv.Itoa(i), &session{userID: "u"}, &tokenClaims{}, nil, now.Add(time.Minute), now)
+		putSession(c, "ns", big+strconv.Itoa(i), &session{userID: "u"}, &tokenClaims{}, nil, now.Add(time.Minute), now)
 		if c.bytes.Load() > c.maxBytes {
 			t.Fatalf("%d bytes after %d inserts, bound %d", c.bytes.Load(), i+1, c.maxBytes)
 		}
@@ -170,11 +170,32 @@ func TestSessionCacheSweepsExpiredEntries(t *testing.T) {
 	c := newSessionCache(100000)
 	now := time.Now()
 	for i := 0; i < cachePruneEvery-1; i++ {
-		c.put("ns", "old-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, now.Add(time.Second), now)
+		putSession(c, "ns", "old-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, now.Add(time.Second), now)
 	}
 	later := now.Add(time.Minute)
-	c.put("ns", "new", &session{}, &tokenClaims{}, nil, later.Add(time.Minute), later)
+	putSession(c, "ns", "new", &session{}, &tokenClaims{}, nil, later.Add(time.Minute), later)
 	if c.len() != 1 || c.bytes.Load() != lookupSession(c, "ns", "new", later).cost {
 		t.Fatalf("%d entries, %d bytes after the sweep; want only the live one", c.len(), c.bytes.Load())
+	}
+}
+
+func TestSessionCacheSweepsAfterAQuarterOfItsSize(t *testing.T) {
+	c := newSessionCache(100000)
+	now := time.Now()
+	later := now.Add(time.Minute)
+	for i := 0; i < 4096; i++ {
+		putSession(c, "ns", "live-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, later.Add(time.Hour), now)
+	}
+	c.evict(now, "") // start counting inserts from a sweep
+	putSession(c, "ns", "short", &session{}, &tokenClaims{}, nil, now.Add(time.Second), now)
+	present := func() bool { return lookupSession(c, "ns", "short", now) != nil }
+	for i := 0; i < 2000; i++ {
+		putSession(c, "ns", "new-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, later.Add(time.Hour), later)
+		if i == cachePruneEvery && !present() {
+			t.Fatalf("the expired entry was swept within %d inserts into a cache of 4096", cachePruneEvery)
+		}
+	}
+	if present() {
+		t.Fatal("the expired entry outlived 2000 inserts into a cache of 4096")
 	}
 }
