@@ -169,7 +169,13 @@ func readCookies(r *http.Request, sessionName string) requestCookies {
 				continue
 			}
 			name, value := strings.TrimSpace(part[:eq]), strings.TrimSpace(part[eq+1:])
-			addCookie(&rc, name, value, sessionName, &chunks)
+			// Every cookie the plugin reads starts with the session
+			// cookie's first byte or with "w" (workos-access-token,
+			// wos-auth-verifier-…): one byte test spares the other
+			// cookies addCookie's frame.
+			if name != "" && (name[0] == sessionName[0] || name[0] == 'w') {
+				addCookie(&rc, name, value, sessionName, &chunks)
+			}
 		}
 	}
 	for rc.sessionNames.chunks < maxSessionChunks && chunks[rc.sessionNames.chunks] != "" {

@@ -24,15 +24,28 @@ const (
 // errSessionPayload reports an authentic seal whose JSON is not a session.
 var errSessionPayload = errors.New("session: payload is not a session")
 
-// session is the wos-session payload. Every key read is kept in fields, so a
-// rewrite preserves what a Next.js app may have sealed beside AuthKit's keys.
+// session is the wos-session payload. Every key it was sealed with is kept
+// (fields, decoded from payload when a rewrite needs them), so a rewrite
+// preserves what a Next.js app may have sealed beside AuthKit's keys.
 type session struct {
 	accessToken       string
 	refreshToken      string
 	userID            string
 	userEmail         string
 	impersonatorEmail string
+	payload           []byte // the JSON as unsealed; nil for a new session
 	fields            map[string]json.RawMessage
+}
+
+// sessionPayload picks what the proxy reads out of the payload in one
+// decoding: the tokens must be strings, user and impersonator objects or
+// null. (encoding/json matches these names case-insensitively; no
+// payload AuthKit or authkit-nextjs writes spells them otherwise.)
+type sessionPayload struct {
+	AccessToken  string               `json:"accessToken"`
+	RefreshToken string               `json:"refreshToken"`
+	User         *sessionUser         `json:"user"`
+	Impersonator *sessionImpersonator `json:"impersonator"`
 }
 
 // sessionUser and sessionImpersonator pick the fields the proxy needs out of
@@ -46,36 +59,31 @@ type sessionImpersonator struct {
 	Email string `json:"email"`
 }
 
-// decodeSession parses an unsealed wos-session payload. Tokens must be
-// strings; user and impersonator are optional objects.
+// decodeSession parses an unsealed wos-session payload: a JSON object with
+// a string access token. It runs on every cache miss, so it decodes once;
+// the other keys are read only when the session is rewritten
+// (sessionFields).
 func decodeSession(plaintext []byte) (*session, error) {
-	s := &session{}
-	if err := json.Unmarshal(plaintext, &s.fields); err != nil || s.fields == nil {
+	var p sessionPayload
+	if len(plaintext) == 0 || plaintext[0] != '{' || json.Unmarshal(plaintext, &p) != nil || p.AccessToken == "" {
 		return nil, errSessionPayload
 	}
-	if err := json.Unmarshal(s.fields["accessToken"], &s.accessToken); err != nil || s.accessToken == "" {
-		return nil, errSessionPayload
+	s := &session{accessToken: p.AccessToken, refreshToken: p.RefreshToken, payload: plaintext}
+	if p.User != nil {
+		s.userID, s.userEmail = p.User.ID, p.User.Email
 	}
-	if raw, ok := s.fields["refreshToken"]; ok {
-		if err := json.Unmarshal(raw, &s.refreshToken); err != nil {
-			return nil, errSessionPayload
-		}
-	}
-	if raw, ok := s.fields["user"]; ok && string(raw) != "null" {
-		var user sessionUser
-		if err := json.Unmarshal(raw, &user); err != nil {
-			return nil, errSessionPayload
-		}
-		s.userID, s.userEmail = user.ID, user.Email
-	}
-	if raw, ok := s.fields["impersonator"]; ok && string(raw) != "null" {
-		var imp sessionImpersonator
-		if err := json.Unmarshal(raw, &imp); err != nil {
-			return nil, errSessionPayload
-		}
-		s.impersonatorEmail = imp.Email
+	if p.Impersonator != nil {
+		s.impersonatorEmail = p.Impersonator.Email
 	}
 	return s, nil
+}
+
+// sessionFields returns every key of the session's payload.
+func sessionFields(s *session) map[string]json.RawMessage {
+	if s.fields == nil && s.payload != nil {
+		json.Unmarshal(s.payload, &s.fields) // decodeSession checked it is an object
+	}
+	return s.fields
 }
 
 // newSession builds the payload authkit-nextjs seals after a sign-in or a
@@ -85,7 +93,7 @@ func decodeSession(plaintext []byte) (*session, error) {
 func newSession(previous *session, accessToken, refreshToken string, user json.RawMessage, impersonator json.RawMessage, authenticationMethod string) (*session, error) {
 	s := &session{accessToken: accessToken, refreshToken: refreshToken, fields: map[string]json.RawMessage{}}
 	if previous != nil {
-		for k, v := range previous.fields {
+		for k, v := range sessionFields(previous) {
 			s.fields[k] = v
 		}
 	}
@@ -106,6 +114,9 @@ func newSession(previous *session, accessToken, refreshToken string, user json.R
 
 // encode returns the JSON to seal.
 func (s *session) encode() []byte {
+	if s.payload != nil {
+		return s.payload
+	}
 	b, _ := json.Marshal(s.fields) // a map of RawMessage values cannot fail
 	return b
 }

@@ -108,7 +108,8 @@ func putSession(c *sessionCache, namespace, sealed string, sess *session, claims
 	result := &authResult{signedIn: true, bearer: sess == nil, claims: claims, identity: identity}
 	if sess != nil {
 		stripped := *sess
-		stripped.fields = nil
+		stripped.payload = nil // two statements: yaegi cannot lay out
+		stripped.fields = nil  // the frame of "a, b = nil, nil"
 		result.session, result.sealed = &stripped, sealed
 	}
 	cost := int64(len(sealed) + cacheEntryOverhead)

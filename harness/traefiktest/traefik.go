@@ -184,10 +184,33 @@ func Launch(t testing.TB, opts Options) (*Traefik, error) {
 		}
 	}
 
-	webPort, apiPort := opts.WebPort, freePort(t)
-	if webPort == "" {
-		webPort = freePort(t)
+	if opts.DynamicFile != "" {
+		data, err := os.ReadFile(opts.DynamicFile)
+		if err != nil {
+			t.Fatalf("dynamic configuration: %v", err)
+		}
+		writeFile(t, filepath.Join(dir, "conf", "dynamic.yml"), data)
+	} else {
+		writeYAML(t, filepath.Join(dir, "conf", "dynamic.yml"), DynamicConfig(opts.Upstream, opts.PluginConfig))
 	}
+	// Another process can take a port between freePort and Traefik's
+	// bind; such a start is retried on other ports.
+	for attempt := 1; ; attempt++ {
+		webPort, apiPort := opts.WebPort, pickPort(t)
+		if webPort == "" {
+			webPort = pickPort(t)
+		}
+		tr, err := launchOnce(t, bin, dir, opts, webPort, apiPort)
+		if err == nil || attempt == 3 || !strings.Contains(tr.Log(), "address already in use") {
+			return tr, err
+		}
+		t.Logf("Traefik lost a port to another process (%v); starting it again", err)
+	}
+}
+
+// launchOnce starts Traefik on the given ports and waits until it is ready.
+func launchOnce(t testing.TB, bin, dir string, opts Options, webPort, apiPort string) (*Traefik, error) {
+	t.Helper()
 	tr := &Traefik{
 		URL:      "http://127.0.0.1:" + webPort,
 		APIURL:   "http://127.0.0.1:" + apiPort,
@@ -197,16 +220,8 @@ func Launch(t testing.TB, opts Options) (*Traefik, error) {
 		stdout:   &syncbuf.Buffer{},
 		waitErr:  make(chan error, 1),
 	}
+	os.Remove(tr.logPath) // a retry reads only its own log
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), staticConfig(webPort, apiPort))
-	if opts.DynamicFile != "" {
-		data, err := os.ReadFile(opts.DynamicFile)
-		if err != nil {
-			t.Fatalf("dynamic configuration: %v", err)
-		}
-		writeFile(t, filepath.Join(dir, "conf", "dynamic.yml"), data)
-	} else {
-		tr.WriteDynamic(t, DynamicConfig(opts.Upstream, opts.PluginConfig))
-	}
 
 	cmd := exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
 	cmd.Dir = dir // plugins-local is resolved against the working directory
@@ -454,9 +469,12 @@ func (tr *Traefik) stop() {
 	}
 }
 
+// pickPort chooses Traefik's ports; a test replaces it to lose the race
+// below on purpose.
+var pickPort = freePort
+
 // freePort asks the kernel for a free loopback port. Another process could
-// take it before Traefik binds it; on a test machine that race is rare and
-// shows as a clear bind error in the log.
+// take it before Traefik binds it; Launch then starts Traefik again.
 func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,6 +1,7 @@
 package traefiktest
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,9 +31,8 @@ func testData(t *testing.T) map[string]any {
 }
 
 // TestTraefikServesThroughPlugin starts the real Traefik with the plugin on
-// its router and checks that a request passes through it to the upstream.
-// The plugin is still a pass-through stub; the assertions below only prove
-// that Traefik loaded it and routed through it.
+// its router, configured with the manifest's testData, and checks that
+// requests pass through it to the upstream.
 func TestTraefikServesThroughPlugin(t *testing.T) {
 	tr := Start(t, Options{PluginConfig: testData(t)})
 
@@ -161,5 +161,31 @@ func TestLaunchReportsNewError(t *testing.T) {
 	}
 	if d := time.Since(start); d > readyTimeout/2 {
 		t.Errorf("took %s: the router error was not reported early", d)
+	}
+}
+
+// TestLaunchRetriesALostPort gives Traefik a web port another process
+// holds, as when a port freePort chose is taken before Traefik binds it:
+// Launch starts Traefik again on other ports.
+func TestLaunchRetriesALostPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, port, _ := net.SplitHostPort(taken.Addr().String())
+	picks := 0
+	pickPort = func(t testing.TB) string {
+		picks++
+		if picks == 2 { // the first start's web port
+			return port
+		}
+		return freePort(t)
+	}
+	t.Cleanup(func() { pickPort = freePort })
+
+	tr := Start(t, Options{PluginConfig: testData(t)})
+	if strings.HasSuffix(tr.URL, ":"+port) || picks != 4 {
+		t.Fatalf("Traefik at %s after %d port picks; want a second start on other ports", tr.URL, picks)
 	}
 }
