@@ -227,6 +227,9 @@ func externalOf(a *authKit, r *http.Request) external {
 	return external{origin: "http://" + r.Host}
 }
 
+// isHTTPS reports whether the browser reached Traefik over TLS: Traefik's
+// own TLS, or the X-Forwarded-Proto Traefik sets (it overwrites a client's
+// unless the client is a trusted proxy).
 func isHTTPS(r *http.Request) bool {
 	proto := r.Header["X-Forwarded-Proto"]
 	return r.TLS != nil || (len(proto) != 0 && proto[0] != "http" && (proto[0] == "https" || isHTTPSProto(proto[0])))

@@ -169,11 +169,9 @@ func readCookies(r *http.Request, sessionName string) requestCookies {
 				continue
 			}
 			name, value := strings.TrimSpace(part[:eq]), strings.TrimSpace(part[eq+1:])
-			// Every cookie the plugin reads starts with the session
-			// cookie's first byte or with "w" (workos-access-token,
-			// wos-auth-verifier-…): one byte test spares the other
-			// cookies addCookie's frame.
-			if name != "" && (name[0] == sessionName[0] || name[0] == 'w') {
+			// A first-byte test spares the cookies the plugin never
+			// reads addCookie's frame.
+			if name != "" && (name[0] == sessionName[0] || name[0] == pkceCookiePrefix[0] || name[0] == eagerCookieName[0]) {
 				addCookie(&rc, name, value, sessionName, &chunks)
 			}
 		}

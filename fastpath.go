@@ -139,9 +139,7 @@ func isPublic(a *authKit, path string) bool {
 }
 
 // requestOrigin is externalOf's origin alone: baseUrl when configured,
-// else TLS or the X-Forwarded-Proto that Traefik itself sets (it
-// overwrites a client's unless the client is a trusted proxy), and the
-// Host header.
+// else the scheme isHTTPS reads and the Host header.
 func requestOrigin(a *authKit, r *http.Request) string {
 	if a.s.baseURL != "" {
 		return a.s.baseURL

@@ -44,7 +44,7 @@ func identityHeaders(c *tokenClaims, sess *session, sealed string) []headerField
 		strings.Join(c.Roles, ","), strings.Join(c.Permissions, ","),
 		strings.Join(c.Entitlements, ","), strings.Join(c.FeatureFlags, ","),
 	}
-	if sess != nil {
+	if sess != nil { // the last three names are a cookie session's
 		values[8], values[9], values[10] = sealed, sess.userEmail, sess.impersonatorEmail
 	}
 	out := make([]headerField, 0, len(values))

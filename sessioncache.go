@@ -37,7 +37,7 @@ type cachedSession struct {
 	validUntil time.Time
 	cost       int64 // approximate bytes held
 	// result is what a request with this cookie learns, shared read-only
-	// by every such request; its session has no fields, as the cache never
+	// by every such request; its session keeps no payload, as the cache never
 	// rewrites a cookie.
 	result *authResult
 }
