@@ -218,13 +218,8 @@ type external struct {
 
 // externalOf derives the browser-facing origin and scheme.
 func externalOf(a *authKit, r *http.Request) external {
-	if a.s.baseURL != "" {
-		return external{origin: a.s.baseURL, https: strings.HasPrefix(a.s.baseURL, "https:")}
-	}
-	if isHTTPS(r) {
-		return external{origin: "https://" + r.Host, https: true}
-	}
-	return external{origin: "http://" + r.Host}
+	origin := requestOrigin(a, r)
+	return external{origin: origin, https: strings.HasPrefix(origin, "https:")}
 }
 
 // isHTTPS reports whether the browser reached Traefik over TLS: Traefik's

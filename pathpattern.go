@@ -344,18 +344,9 @@ func (p *pathPatternParser) parse() ([]pathPatternToken, error) {
 			}
 			p.flushText()
 			key := pathPatternToken{isKey: true, name: name, prefix: prefix, param: true, custom: custom}
-			if !hasName {
-				key.name = p.nextUnnamed()
+			if err := p.addKey(key, !hasName, !hasCustom); err != nil {
+				return nil, err
 			}
-			if !hasCustom {
-				exclude, err := p.defaultExclusion(prefix)
-				if err != nil {
-					return nil, err
-				}
-				key.exclude = exclude
-			}
-			key.modifier, _ = p.take(pathPatternLexModifier)
-			p.tokens = append(p.tokens, key)
 			continue
 		}
 		if hasChar {
@@ -379,18 +370,9 @@ func (p *pathPatternParser) parse() ([]pathPatternToken, error) {
 			key.param = hasName || hasCustom
 			key.name = name
 			key.custom = custom
-			if hasCustom && !hasName {
-				key.name = p.nextUnnamed()
+			if err := p.addKey(key, hasCustom && !hasName, hasName && !hasCustom); err != nil {
+				return nil, err
 			}
-			if hasName && !hasCustom {
-				exclude, err := p.defaultExclusion(key.prefix)
-				if err != nil {
-					return nil, err
-				}
-				key.exclude = exclude
-			}
-			key.modifier, _ = p.take(pathPatternLexModifier)
-			p.tokens = append(p.tokens, key)
 			continue
 		}
 		if _, ok := p.take(pathPatternLexEnd); !ok {
@@ -398,6 +380,25 @@ func (p *pathPatternParser) parse() ([]pathPatternToken, error) {
 		}
 	}
 	return p.tokens, nil
+}
+
+// addKey completes a key token and appends it: an unnamed parameter gets
+// the next index as its name, a parameter without a custom pattern
+// excludes the delimiters that end it, and a trailing modifier applies.
+func (p *pathPatternParser) addKey(key pathPatternToken, unnamed, defaultPattern bool) error {
+	if unnamed {
+		key.name = p.nextUnnamed()
+	}
+	if defaultPattern {
+		exclude, err := p.defaultExclusion(key.prefix)
+		if err != nil {
+			return err
+		}
+		key.exclude = exclude
+	}
+	key.modifier, _ = p.take(pathPatternLexModifier)
+	p.tokens = append(p.tokens, key)
+	return nil
 }
 
 // defaultExclusion applies path-to-regexp v6.3's guard against catastrophic

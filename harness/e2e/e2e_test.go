@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -75,7 +74,12 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	webPort := freePort(t)
+	// The absolute WORKOS_REDIRECT_URI must name the web port before
+	// Traefik starts.
+	webPort, err := traefiktest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	redirectURI := "http://127.0.0.1:" + webPort + "/callback"
 
 	// The fake accepts only the configured redirect URI, so a plugin that
@@ -463,17 +467,4 @@ func cookieNames(cookies []*network.Cookie) []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// freePort picks a free loopback port for Traefik's web entrypoint, which
-// the absolute WORKOS_REDIRECT_URI must name before Traefik starts.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }

@@ -9,8 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
 // TestMain removes the cached plugin's temporary GOPATH after the tests.
@@ -181,10 +179,6 @@ func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
 // manifest mistake is caught before a release instead of at a user's start.
 func TestManifestErrors(t *testing.T) {
 	root := repoRoot(t)
-	orig, err := os.ReadFile(filepath.Join(root, ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	tests := []struct {
 		name   string
@@ -244,12 +238,7 @@ func TestManifestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var m map[string]any
-			if err := yaml.Unmarshal(orig, &m); err != nil {
-				t.Fatal(err)
-			}
-			tt.mutate(m)
-			data, err := yaml.Marshal(m)
+			data, err := EditedManifest(root, tt.mutate)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -102,3 +102,18 @@ func CheckManifest(m *Manifest, moduleName string) error {
 
 	return errors.Join(errs...)
 }
+
+// EditedManifest returns repoDir's manifest after edit has changed its YAML
+// keys: the broken manifests the loader's and Traefik's tests feed in.
+func EditedManifest(repoDir string, edit func(map[string]any)) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(repoDir, ManifestFile))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	edit(m)
+	return yaml.Marshal(m)
+}

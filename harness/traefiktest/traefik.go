@@ -473,16 +473,24 @@ func (tr *Traefik) stop() {
 // below on purpose.
 var pickPort = freePort
 
-// freePort asks the kernel for a free loopback port. Another process could
-// take it before Traefik binds it; Launch then starts Traefik again.
+// FreePort asks the kernel for a free loopback port. Another process could
+// take it before it is bound; Launch then starts Traefik again.
+func FreePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
 

@@ -4,8 +4,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,10 +95,6 @@ func TestTraefikRejectsBadManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig, err := os.ReadFile(filepath.Join(root, loader.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	tests := []struct {
 		name   string
@@ -116,12 +110,7 @@ func TestTraefikRejectsBadManifest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var m map[string]any
-			if err := yaml.Unmarshal(orig, &m); err != nil {
-				t.Fatal(err)
-			}
-			tt.mutate(m)
-			manifest, err := yaml.Marshal(m)
+			manifest, err := loader.EditedManifest(root, tt.mutate)
 			if err != nil {
 				t.Fatal(err)
 			}

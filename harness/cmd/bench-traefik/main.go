@@ -285,11 +285,11 @@ func startTraefik(binary, root string, dynamic map[string]any) (*traefik, error)
 			return nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := traefiktest.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := freePort()
+	apiPort, err := traefiktest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -453,14 +453,4 @@ func serve(h http.Handler) (string, error) {
 	}
 	go http.Serve(ln, h)
 	return "http://" + ln.Addr().String(), nil
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port, nil
 }
