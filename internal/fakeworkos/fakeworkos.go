@@ -33,6 +33,7 @@ const (
 	EndpointAuthenticate = "authenticate"
 	EndpointJWKS         = "jwks"
 	EndpointLogout       = "logout"
+	EndpointAPIKeys      = "api_keys"
 )
 
 // Grant types counted by GrantCalls.
@@ -46,6 +47,7 @@ const (
 	pathAuthenticate = "/user_management/authenticate"
 	pathLogout       = "/user_management/sessions/logout"
 	pathJWKSPrefix   = "/sso/jwks/"
+	pathAPIKeyCheck  = "/api_keys/validations"
 
 	codeLifetime = 10 * time.Minute
 	maxBodyBytes = 1 << 20
@@ -76,6 +78,14 @@ type Options struct {
 	// SigningKey is the first signing key. It defaults to a fresh RSA-2048
 	// key; sharing one across servers saves the key generation per test.
 	SigningKey *rsa.PrivateKey
+	// RefreshGrace is how long a rotated refresh token can be replayed
+	// for the same new pair (H.1). Zero, the default, is strict single
+	// use. See SetRefreshGrace.
+	RefreshGrace time.Duration
+	// WriteRateLimit, when positive, is how many POSTs to
+	// /user_management/* are allowed in any 10 s window (H.2). Zero, the
+	// default, means no limit. See SetWriteRateLimit.
+	WriteRateLimit int
 }
 
 // OrgPolicy is an organization's answer to a refresh that switches a
@@ -106,6 +116,8 @@ type AuthorizeRequest struct {
 	LoginHint      string
 	CodeChallenge  string
 	Prompt         string
+	// MaxAge is the max_age parameter as sent (empty when absent).
+	MaxAge string
 	// RawQuery is the query string exactly as received (key order and
 	// escaping included); Query is its parsed form.
 	RawQuery string
@@ -151,6 +163,23 @@ type Server struct {
 	authorizeLog  []AuthorizeRequest
 	authLog       []AuthenticateRequest
 	logoutLog     []LogoutRequest
+
+	// Refresh-token replay grace (grace.go).
+	grace        time.Duration
+	spent        map[string]*spentToken // spent refresh token → its rotation
+	spentOrder   []string               // spent tokens, oldest rotation first
+	rotations    int
+	graceReplays int
+
+	// API keys (apikeys.go).
+	apiKeys      map[string]*APIKey // id → key
+	apiKeyValues map[string]string  // value → id
+	apiKeyChecks int
+
+	// Write rate limit (ratelimit.go).
+	writeLimit  int
+	writeTimes  []time.Time // accepted writes inside the current window
+	rateLimited int
 }
 
 // New returns a fake WorkOS server configured by opts.
@@ -171,6 +200,11 @@ func New(opts Options) *Server {
 		faults:        map[string][]Fault{},
 		calls:         map[string]int{},
 		grants:        map[string]int{},
+		grace:         opts.RefreshGrace,
+		spent:         map[string]*spentToken{},
+		apiKeys:       map[string]*APIKey{},
+		apiKeyValues:  map[string]string{},
+		writeLimit:    opts.WriteRateLimit,
 	}
 	if s.clientID == "" {
 		s.clientID = DefaultClientID
@@ -233,6 +267,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.intercept(w, r, EndpointLogout) {
 			s.logout(w, r)
 		}
+	case p == pathAPIKeyCheck:
+		if !s.intercept(w, r, EndpointAPIKeys) {
+			s.validateAPIKey(w, r)
+		}
 	case p == pathSignIn:
 		s.signIn(w, r)
 	case strings.HasPrefix(p, controlPrefix):
@@ -242,12 +280,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// intercept counts the call and applies any pending fault. It reports
-// whether the fault already answered the request.
+// intercept counts the call, then applies the write rate limit and any
+// pending fault. It reports whether either already answered the request.
+// The limit comes first, as WorkOS's edge answers 429 before the API sees
+// the request.
 func (s *Server) intercept(w http.ResponseWriter, r *http.Request, endpoint string) bool {
 	s.mu.Lock()
 	s.calls[endpoint]++
 	s.mu.Unlock()
+	if s.limitWrite(w, r) {
+		return true
+	}
 	return s.applyFault(w, r, endpoint)
 }
 

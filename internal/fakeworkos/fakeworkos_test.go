@@ -70,14 +70,24 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with Options changed by edit.
+func newFixtureWith(t *testing.T, edit func(o *Options)) *fixture {
+	t.Helper()
 	clock := &testClock{now: time.Now().Truncate(time.Second)}
-	fake := New(Options{
+	opts := Options{
 		ClientID:     "client_TEST",
 		APIKey:       "sk_test_key",
 		Now:          clock.Now,
 		SigningKey:   testKey(),
 		RedirectURIs: []string{testRedirect, "http://app.test/callback?tenant=a"},
-	})
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	fake := New(opts)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	// A fresh connection per request keeps a dropped connection from being
@@ -290,6 +300,12 @@ func TestAuthorizeRejectsBadRequests(t *testing.T) {
 		{"padded challenge", func(q url.Values) { q.Set("code_challenge", testChallenge+"=") }, "SHA-256"},
 		{"unknown screen_hint", func(q url.Values) { q.Set("screen_hint", "register") }, "screen_hint"},
 		{"unknown organization", func(q url.Values) { q.Set("organization_id", "org_NOPE") }, "org_NOPE"},
+		{"negative max_age", func(q url.Values) { q.Set("max_age", "-1") }, "max_age"},
+		{"fractional max_age", func(q url.Values) { q.Set("max_age", "1.5") }, "max_age"},
+		{"signed max_age", func(q url.Values) { q.Set("max_age", "+5") }, "max_age"},
+		{"empty max_age", func(q url.Values) { q.Set("max_age", "") }, "max_age"},
+		{"word max_age", func(q url.Values) { q.Set("max_age", "soon") }, "max_age"},
+		{"overflowing max_age", func(q url.Values) { q.Set("max_age", "99999999999999999999") }, "max_age"},
 	}
 	for _, tc := range cases {
 		tc := tc
@@ -890,33 +906,59 @@ func TestRefreshRotation(t *testing.T) {
 	})
 }
 
-func TestConcurrentRefreshHasOneWinner(t *testing.T) {
-	f := newFixture(t)
-	token := str(f.signIn(UserBob).body, "refresh_token")
-	const racers = 12
-	statuses := make(chan int, racers)
-	var wg sync.WaitGroup
-	for i := 0; i < racers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			statuses <- f.authenticate(f.refreshCall(token, "")).status
-		}()
+func TestConcurrentRefresh(t *testing.T) {
+	cases := []struct {
+		name  string
+		grace time.Duration
+		// won is how many racers must get 200; they must all get the
+		// same pair.
+		won int
+	}{
+		{name: "without grace exactly one wins", grace: 0, won: 1},
+		{name: "with grace every racer gets the same pair", grace: 30 * time.Second, won: 12},
 	}
-	wg.Wait()
-	close(statuses)
-	won := 0
-	for status := range statuses {
-		switch status {
-		case http.StatusOK:
-			won++
-		case http.StatusBadRequest:
-		default:
-			t.Errorf("unexpected status %d", status)
-		}
-	}
-	if won != 1 {
-		t.Errorf("%d refreshes succeeded, want exactly 1", won)
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.fake.SetRefreshGrace(tc.grace)
+			token := str(f.signIn(UserBob).body, "refresh_token")
+			const racers = 12
+			results := make(chan result, racers)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := 0; i < racers; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					results <- f.authenticate(f.refreshCall(token, ""))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			close(results)
+			won, pair := 0, ""
+			for res := range results {
+				switch res.status {
+				case http.StatusOK:
+					won++
+					if pair != "" && res.raw != pair {
+						t.Errorf("racers got different pairs:\n%s\n%s", pair, res.raw)
+					}
+					pair = res.raw
+				case http.StatusBadRequest:
+				default:
+					t.Errorf("unexpected status %d", res.status)
+				}
+			}
+			if won != tc.won {
+				t.Errorf("%d refreshes succeeded, want %d", won, tc.won)
+			}
+			if n := f.fake.Rotations(); n != 1 {
+				t.Errorf("Rotations = %d, want 1", n)
+			}
+		})
 	}
 }
 
@@ -1373,6 +1415,12 @@ func TestControlEndpoints(t *testing.T) {
 				return errors.New("answered before the delay")
 			}
 			return nil
+		}},
+		{"injects a fault on api_keys", func(f *fixture) error {
+			if err := expectStatus(f.control("POST", "/__fake/faults", `{"endpoint":"api_keys","kind":"rate_limit","count":1}`, true), 204); err != nil {
+				return err
+			}
+			return expectStatus(f.validateValue("sk_x"), 429)
 		}},
 		{"rejects an invalid fault", func(f *fixture) error {
 			return expectStatus(f.control("POST", "/__fake/faults", `{"endpoint":"jwks","kind":"explode"}`, true), 400)

@@ -67,7 +67,7 @@ func (s *Server) ClearFaults() {
 
 func validateFault(endpoint string, f Fault) error {
 	switch endpoint {
-	case EndpointAuthorize, EndpointAuthenticate, EndpointJWKS, EndpointLogout:
+	case EndpointAuthorize, EndpointAuthenticate, EndpointJWKS, EndpointLogout, EndpointAPIKeys:
 	default:
 		return fmt.Errorf("fakeworkos: unknown endpoint %q", endpoint)
 	}

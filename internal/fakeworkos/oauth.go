@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,6 +23,9 @@ type authCode struct {
 	method    string
 	expires   time.Time
 	used      bool
+	// authTime is when the user signed in: the code's issue time, which
+	// becomes the session's auth_time.
+	authTime time.Time
 }
 
 // session is one WorkOS session: its id is the sid claim, stable across
@@ -34,6 +38,9 @@ type session struct {
 	method       string
 	impersonator *Impersonator
 	revoked      bool
+	// authTime is the auth_time claim: when the user authenticated. A
+	// refresh keeps it; only a new sign-in starts a new session.
+	authTime time.Time
 }
 
 // authenticateBody is the JSON body of POST /user_management/authenticate.
@@ -83,6 +90,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.renderSignIn(w, req, "")
 		return
 	}
+	// The fake keeps no AuthKit-side session, so every sign-in is a fresh
+	// authentication. max_age asks for one the user takes part in, so a
+	// hint alone does not sign in: the page is shown.
+	if _, ok := req.Query["max_age"]; ok {
+		s.renderSignIn(w, req, fmt.Sprintf("max_age=%s asks for a fresh sign-in; pick %s below.", req.MaxAge, req.LoginHint))
+		return
+	}
 	s.mu.Lock()
 	hinted, found := s.userLocked(req.LoginHint)
 	s.mu.Unlock()
@@ -105,8 +119,10 @@ func (s *Server) parseAuthorize(q url.Values) (AuthorizeRequest, string) {
 		LoginHint:      q.Get("login_hint"),
 		CodeChallenge:  q.Get("code_challenge"),
 		Prompt:         q.Get("prompt"),
+		MaxAge:         q.Get("max_age"),
 		Query:          q,
 	}
+	_, hasMaxAge := q["max_age"]
 	s.mu.Lock()
 	orgKnown := req.OrganizationID == "" || s.orgKnownLocked(req.OrganizationID)
 	s.mu.Unlock()
@@ -133,6 +149,8 @@ func (s *Server) parseAuthorize(q url.Values) (AuthorizeRequest, string) {
 		return req, `screen_hint must be "sign-in" or "sign-up".`
 	case !orgKnown:
 		return req, fmt.Sprintf("organization_id %q is not a known organization.", req.OrganizationID)
+	case hasMaxAge && !validMaxAge(req.MaxAge):
+		return req, fmt.Sprintf("max_age %q must be a non-negative whole number of seconds.", req.MaxAge)
 	}
 	return req, ""
 }
@@ -151,6 +169,21 @@ func (s *Server) redirectAllowed(raw string) bool {
 		}
 	}
 	return false
+}
+
+// validMaxAge accepts what OIDC allows for max_age: decimal digits only
+// (no sign, no fraction), small enough to be a number of seconds.
+func validMaxAge(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] < '0' || raw[i] > '9' {
+			return false
+		}
+	}
+	_, err := strconv.ParseInt(raw, 10, 64)
+	return err == nil
 }
 
 func validChallenge(challenge string) bool {
@@ -234,6 +267,7 @@ func (s *Server) issueCode(req AuthorizeRequest, userID, orgID string) string {
 		challenge: req.CodeChallenge,
 		method:    method,
 		expires:   now.Add(codeLifetime),
+		authTime:  now,
 	}
 	s.lastSignIn[userID] = now
 	return code
@@ -318,22 +352,29 @@ func (s *Server) exchangeCode(b authenticateBody) (int, any) {
 	if pkceChallenge(b.CodeVerifier) != c.challenge {
 		return invalid(http.StatusBadRequest, "invalid_grant", "The code_verifier does not match the code_challenge.")
 	}
-	sess := s.newSessionLocked(c.userID, c.orgID, c.method, nil)
+	sess := s.newSessionLocked(c.userID, c.orgID, c.method, nil, c.authTime)
 	return http.StatusOK, s.authResponseLocked(sess)
 }
 
 // refresh redeems a refresh token. Tokens rotate: success invalidates the
 // presented token, and the check-and-rotate happens under one lock so
-// that of several concurrent uses exactly one wins. A refused
-// organization switch leaves the token valid.
+// that of several concurrent uses exactly one wins, unless the replay
+// grace answers the others (grace.go). The rotation is recorded under
+// that same lock, before any response is written, so a replay racing the
+// first exchange already finds it. A refused organization switch leaves
+// the token valid.
 func (s *Server) refresh(b authenticateBody) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess := s.sessions[s.refreshTokens[b.RefreshToken]]
-	if b.RefreshToken == "" || sess == nil {
+	if b.RefreshToken == "" {
 		return invalid(http.StatusBadRequest, "invalid_grant", "The refresh token is invalid, revoked or already used.")
 	}
-	if b.OrganizationID != "" && b.OrganizationID != sess.orgID {
+	sess := s.sessions[s.refreshTokens[b.RefreshToken]]
+	if sess == nil {
+		return s.replayLocked(b)
+	}
+	switched := b.OrganizationID != "" && b.OrganizationID != sess.orgID
+	if switched {
 		if status, refusal := s.switchRefusalLocked(sess, b.OrganizationID); status != 0 {
 			return status, refusal
 		}
@@ -342,7 +383,10 @@ func (s *Server) refresh(b authenticateBody) (int, any) {
 	delete(s.refreshTokens, sess.refreshToken)
 	sess.refreshToken = randomToken()
 	s.refreshTokens[sess.refreshToken] = sess.id
-	return http.StatusOK, s.authResponseLocked(sess)
+	resp := s.authResponseLocked(sess)
+	s.rotations++
+	s.recordSpentLocked(b.RefreshToken, sess.id, b.OrganizationID, switched, resp)
+	return http.StatusOK, resp
 }
 
 // switchRefusalLocked returns a non-zero status and an error body when the
@@ -379,7 +423,7 @@ func policyDescription(code string) string {
 	return "The organization's policy refused the request: " + code + "."
 }
 
-func (s *Server) newSessionLocked(userID, orgID, method string, imp *Impersonator) *session {
+func (s *Server) newSessionLocked(userID, orgID, method string, imp *Impersonator, authTime time.Time) *session {
 	sess := &session{
 		id:           randomID("session_"),
 		userID:       userID,
@@ -387,6 +431,7 @@ func (s *Server) newSessionLocked(userID, orgID, method string, imp *Impersonato
 		refreshToken: randomToken(),
 		method:       method,
 		impersonator: imp,
+		authTime:     authTime,
 	}
 	s.sessions[sess.id] = sess
 	s.refreshTokens[sess.refreshToken] = sess.id
@@ -487,6 +532,9 @@ type SessionParams struct {
 	// AuthenticationMethod defaults to "Password", or "Impersonation"
 	// with an Impersonator.
 	AuthenticationMethod string
+	// AuthenticatedAt is the session's auth_time (zero: now), so a test
+	// can mint a session whose user signed in long ago.
+	AuthenticatedAt time.Time
 }
 
 // IssuedSession is what a successful sign-in would have returned.
@@ -521,8 +569,14 @@ func (s *Server) IssueSession(p SessionParams) (IssuedSession, error) {
 	if method == "" {
 		method = "Password"
 	}
-	s.lastSignIn[user.ID] = s.now()
-	sess := s.newSessionLocked(user.ID, p.OrganizationID, method, p.Impersonator)
+	authTime := p.AuthenticatedAt
+	if authTime.IsZero() {
+		authTime = s.now()
+	}
+	if authTime.After(s.lastSignIn[user.ID]) {
+		s.lastSignIn[user.ID] = authTime
+	}
+	sess := s.newSessionLocked(user.ID, p.OrganizationID, method, p.Impersonator, authTime)
 	resp := s.authResponseLocked(sess)
 	return IssuedSession{
 		SessionID:            sess.id,

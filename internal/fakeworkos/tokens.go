@@ -88,7 +88,7 @@ func (s *Server) MintAccessToken(claims map[string]any) string {
 }
 
 // MintSessionToken issues an access token for an existing session as a
-// refresh would, but with exp = now + expiresIn. A negative expiresIn gives
+// refresh would (auth_time included), but with exp = now + expiresIn. A negative expiresIn gives
 // an already expired token, which lets tests exercise the refresh path.
 // The session's refresh token is left untouched.
 func (s *Server) MintSessionToken(sessionID string, expiresIn time.Duration) (string, error) {
@@ -113,6 +113,9 @@ func (s *Server) claimsLocked(sess *session, ttl time.Duration) map[string]any {
 		"jti": randomID(""),
 		"iat": now.Unix(),
 		"exp": now.Add(ttl).Unix(),
+		// auth_time is when the user authenticated, which refreshes keep
+		// (H.4): checkRecentAuth-style limits compare against it.
+		"auth_time": sess.authTime.Unix(),
 	}
 	if sess.orgID == "" {
 		return claims
