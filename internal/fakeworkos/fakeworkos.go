@@ -1,8 +1,10 @@
 // Package fakeworkos is an in-memory WorkOS AuthKit server for tests and
 // demos. It speaks the wire protocol the plugin depends on (authorize,
-// authenticate, JWKS, logout; see WORKOS-PROTOCOL.md C and D), serves an
-// HTML sign-in page that a person or headless browser can click through,
-// and lets tests inject faults, rotate keys and inspect what was sent.
+// authenticate, JWKS, logout, API-key validation; see WORKOS-PROTOCOL.md
+// C, D and H), serves an HTML sign-in page that a person or headless
+// browser can click through, and lets tests inject faults, rotate keys,
+// set a refresh replay grace or a write rate limit, and inspect what was
+// sent.
 //
 // The package is imported by tests that also run under Traefik's Yaegi
 // interpreter, so it sticks to the constructs listed in YAEGI.md.
