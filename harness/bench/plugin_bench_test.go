@@ -1,8 +1,3 @@
-// Package bench measures the plugin as Traefik runs it: loaded into yaegi by
-// the harness loader (the same way Traefik's plugin loader does), next to
-// the same code compiled, in front of an upstream that does nothing.
-//
-//	go test -run '^$' -bench . -count 6 ./bench | tee new.txt; benchstat new.txt
 package bench
 
 import (
@@ -77,8 +72,8 @@ func (w *discard) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discard) WriteHeader(int)             {}
 
 // handlers returns the plugin compiled and interpreted, built from the same
-// configuration.
-func handlers(b *testing.B, config map[string]any) map[string]http.Handler {
+// configuration, in front of next.
+func handlers(b *testing.B, config map[string]any, next http.Handler) map[string]http.Handler {
 	root, err := loader.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
@@ -87,7 +82,7 @@ func handlers(b *testing.B, config map[string]any) map[string]http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	interpreted, err := plugin.New(config, "bench", noop)
+	interpreted, err := plugin.New(config, "bench", next)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,7 +91,7 @@ func handlers(b *testing.B, config map[string]any) map[string]http.Handler {
 	json.Unmarshal(raw, cfg)
 	cfg.MiddlewareAuth.Enabled = true
 	cfg.MiddlewareAuth.UnauthenticatedPaths = []string{"/public/:path*"}
-	compiled, err := authkit.New(context.Background(), noop, cfg, "bench")
+	compiled, err := authkit.New(context.Background(), next, cfg, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,7 +150,7 @@ func serveCold(b *testing.B, h http.Handler, f fixture) {
 
 func BenchmarkPlugin(b *testing.B) {
 	f := newFixture(b)
-	hs := handlers(b, f.config)
+	hs := handlers(b, f.config, noop)
 	for _, mode := range []string{"compiled", "interpreted"} {
 		h := hs[mode]
 		b.Run("signed-in/"+mode, func(b *testing.B) { serve(b, h, "/page?x=1", f.cookie) })
@@ -164,6 +159,36 @@ func BenchmarkPlugin(b *testing.B) {
 	}
 	b.Run("signed-in/no-middleware", func(b *testing.B) { serve(b, noop, "/page?x=1", f.cookie) })
 	b.Run("signed-in/do-nothing-plugin", func(b *testing.B) { serve(b, doNothingPlugin(b), "/page?x=1", f.cookie) })
+	benchJunkCookies(b, f)
+}
+
+// benchJunkCookies sends an anonymous request on a public path with a
+// junk Cookie header (JunkCookie) of each size and variant. Each one must
+// reach the upstream: the plugin may not turn junk into an error page, or
+// the benchmark would time that instead. At 1 MiB an iteration can take
+// a third of a second interpreted; -benchtime 20x bounds the run.
+func benchJunkCookies(b *testing.B, f fixture) {
+	reached := 0
+	hs := handlers(b, f.config, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached++ }))
+	for _, size := range []struct {
+		name  string
+		bytes int
+	}{{"1KiB", 1 << 10}, {"150KiB", 150 << 10}, {"1MiB", 1 << 20}} {
+		for _, variant := range JunkVariants {
+			cookie := JunkCookie(size.bytes, variant)
+			for _, mode := range []string{"compiled", "interpreted"} {
+				h := hs[mode]
+				b.Run("junk-cookie/"+size.name+"/"+variant+"/"+mode, func(b *testing.B) {
+					b.ReportAllocs()
+					reached = 0
+					serve(b, h, "/public/about", cookie)
+					if reached != b.N+1 { // b.N requests and the warm-up
+						b.Fatalf("%d of %d requests reached the upstream", reached, b.N+1)
+					}
+				})
+			}
+		}
+	}
 }
 
 // doNothingPlugin loads bench/noop into its own interpreter: the floor

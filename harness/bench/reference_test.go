@@ -9,8 +9,8 @@ import (
 	"github.com/traefik-authkit/authkit/harness/loader"
 )
 
-// loadReference loads one of the benchmark's reference plugins (bench/noop,
-// bench/floor) the way Traefik loads a local plugin.
+// loadReference loads the benchmark's reference plugin (bench/noop) the way
+// Traefik loads a local plugin.
 func loadReference(t testing.TB, dir, module string, config map[string]any, next http.Handler) http.Handler {
 	t.Helper()
 	goPath := t.TempDir()
@@ -26,33 +26,6 @@ func loadReference(t testing.TB, dir, module string, config map[string]any, next
 		t.Fatal(err)
 	}
 	return h
-}
-
-// The floor plugin must do the header work it stands for, or the
-// benchmark's floor would be too low.
-func TestFloorPluginDoesTheHeaderWork(t *testing.T) {
-	var got http.Header
-	h := loadReference(t, "floor", "github.com/traefik-authkit/floor", map[string]any{
-		"cookieName": "wos-session",
-		"headers":    map[string]any{"X-Workos-User-Id": "user_1", "X-Workos-Session": "sealed"},
-	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
-	r := httptest.NewRequest(http.MethodGet, "http://app.test/page?x=1", nil)
-	r.Header.Set("Cookie", "theme=dark; wos-session=sealed; lang=en")
-	r.Header.Set("X-Workos-Spoofed", "1")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	want := map[string]string{
-		"X-Workos-User-Id": "user_1", "X-Workos-Session": "sealed",
-		"X-Url": "http://app.test/page?x=1", "X-Workos-Spoofed": "",
-	}
-	for name, value := range want {
-		if got.Get(name) != value {
-			t.Errorf("upstream %s = %q, want %q", name, got.Get(name), value)
-		}
-	}
-	if w.Header().Get("Vary") != "Cookie" || w.Header().Get("Cache-Control") == "" {
-		t.Errorf("response headers %v", w.Header())
-	}
 }
 
 func TestDoNothingPluginCallsNext(t *testing.T) {

@@ -1,3 +1,0 @@
-module github.com/traefik-authkit/floor
-
-go 1.21
