@@ -96,7 +96,7 @@ func newTestEnv(t testing.TB, configure func(*Config)) *testEnv {
 	// may get a port an earlier one used, and with it the shared cache's
 	// keys of another fake.
 	ak.verifier.keys = newJWKSCache(ak.workos.jwksURL(), ak.workos.http, time.Now)
-	ak.sessions = newSessionCache(maxCachedSessions)
+	ak.sessions = newSessionCache(maxCachedSessions, maxCachedBytes)
 	return &testEnv{t: t, fake: fake, api: api, ak: ak, upstream: upstream, logs: logs}
 }
 
@@ -249,7 +249,7 @@ func TestConfigurationDefaultsAndFallbacks(t *testing.T) {
 	setenv(t, "NEXT_PUBLIC_WORKOS_REDIRECT_URI", "https://app.test/auth/callback")
 	setenv(t, "WORKOS_COOKIE_SAMESITE", "STRICT")
 	c := CreateConfig()
-	c.SignUpPaths = []string{"/join, /register/:step"}
+	c.SignUpPaths = []string{" /join", "/register/:step", ""}
 	c.CookiePasswords = map[string]string{"2": strings.Repeat("n", 32)}
 	s, err := parseSettings(c)
 	if err != nil {

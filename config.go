@@ -1,9 +1,13 @@
 package authkit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"net/textproto"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +53,14 @@ type settings struct {
 	forwardAccessToken bool
 	allowBearerTokens  bool
 	requirements       requirements
+
+	nextjsHeaders     bool
+	identityHeaders   []identityHeader
+	passSessionCookie bool
+	passCorsPreflight bool
+	// strippedHeaders are the names, normalised, that the strip removes
+	// beside x-workos-*.
+	strippedHeaders []string
 }
 
 // configError names the key at fault, so a Traefik user knows what to fix.
@@ -69,16 +81,14 @@ func fallback(value string, envNames ...string) string {
 	return ""
 }
 
-// splitList normalises a list from any provider: YAML lists, Kubernetes
-// arrays and Docker labels' comma-separated strings all become one flat,
-// trimmed list without empty entries.
-func splitList(values []string) []string {
+// cleanList trims a list's items and drops empty ones. Items are never
+// split: a path pattern may hold a comma ("/(\\d{1,3})"). A Docker label's
+// comma-separated string arrives already split by Traefik's decoding.
+func cleanList(values []string) []string {
 	out := make([]string, 0, len(values))
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
-			if part = strings.TrimSpace(part); part != "" {
-				out = append(out, part)
-			}
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
 		}
 	}
 	return out
@@ -94,6 +104,9 @@ func parseSettings(c *Config) (*settings, error) {
 		forwardAccessToken:     c.ForwardAccessToken,
 		allowBearerTokens:      c.AllowBearerTokens,
 		signOutReturnTo:        c.SignOutReturnTo,
+		nextjsHeaders:          c.NextjsHeaders,
+		passSessionCookie:      c.PassSessionCookie,
+		passCorsPreflight:      c.PassCorsPreflight,
 		signInPath:             orDefault(c.SignInPath, "/auth/sign-in"),
 		signOutPath:            orDefault(c.SignOutPath, "/auth/sign-out"),
 		switchOrganizationPath: orDefault(c.SwitchOrganizationPath, "/auth/switch-organization"),
@@ -152,20 +165,27 @@ func parseSettings(c *Config) (*settings, error) {
 		}
 		s.baseURL = u.Scheme + "://" + u.Host
 	}
-	if s.publicPaths, err = compilePathPatterns(splitList(c.MiddlewareAuth.UnauthenticatedPaths)); err != nil {
+	if s.publicPaths, err = compilePathPatterns(cleanList(c.MiddlewareAuth.UnauthenticatedPaths)); err != nil {
 		return nil, configError("middlewareAuth.unauthenticatedPaths", err.Error())
 	}
-	signUp := splitList(c.SignUpPaths)
+	signUp := cleanList(c.SignUpPaths)
 	if s.signUpPaths, err = compilePathPatterns(signUp); err != nil {
 		return nil, configError("signUpPaths", err.Error())
 	}
 	s.signUpPathsHeader = strings.Join(signUp, ",")
 	s.requirements = requirements{
-		permissions:   splitList(c.RequiredPermissions),
-		roles:         splitList(c.RequiredRoles),
-		organizations: splitList(c.AllowedOrganizations),
-		entitlements:  splitList(c.RequiredEntitlements),
-		featureFlags:  splitList(c.RequiredFeatureFlags),
+		permissions:   cleanList(c.RequiredPermissions),
+		roles:         cleanList(c.RequiredRoles),
+		organizations: cleanList(c.AllowedOrganizations),
+		entitlements:  cleanList(c.RequiredEntitlements),
+		featureFlags:  cleanList(c.RequiredFeatureFlags),
+	}
+	if s.identityHeaders, err = parseIdentityHeaders(c.IdentityHeaders); err != nil {
+		return nil, err
+	}
+	s.strippedHeaders = append([]string(nil), nextjsHeaderNames...)
+	for _, ih := range s.identityHeaders {
+		s.strippedHeaders = append(s.strippedHeaders, strings.ToLower(ih.name))
 	}
 	return s, nil
 }
@@ -229,8 +249,9 @@ func (s *settings) parseRedirectURI(raw string) error {
 	default:
 		return configError("redirectUri", "must be an absolute http(s) URL or a path, not "+strconv.Quote(raw))
 	}
-	if u.Path == "" {
-		u.Path = "/"
+	if u.Path == "" || u.Path == "/" {
+		// "/" as the callback would answer every visit to the home page.
+		return configError("redirectUri", "needs a callback path such as /callback, not "+strconv.Quote(raw))
 	}
 	s.redirectURI, s.callbackPath = raw, u.Path
 	return nil
@@ -281,6 +302,9 @@ func parseCookieSettings(c *Config) (cookieSettings, error) {
 		if err != nil || n < 0 {
 			return cs, configError("cookieMaxAge", "must be a number of seconds, not "+strconv.Quote(v))
 		}
+		if n == 0 {
+			return cs, configError("cookieMaxAge", "must be more than 0: a session cookie that expires at once signs every user out")
+		}
 		cs.maxAge = n
 	}
 	switch v := strings.ToLower(fallback(c.CookieSameSite, "WORKOS_COOKIE_SAMESITE")); v {
@@ -319,4 +343,93 @@ func parseRefreshBuffer(v string) (time.Duration, error) {
 		return 0, configError("refreshBufferSeconds", "must be a number of seconds or auto, not "+strconv.Quote(v))
 	}
 	return time.Duration(n) * time.Second, nil
+}
+
+// identityFieldList names the identityHeaders fields for error messages.
+const identityFieldList = "user.id, user.email, user.firstName, user.lastName, user.name, sessionId, organizationId, " +
+	"role, roles, permissions, entitlements, featureFlags, impersonator.email, apiKey.id"
+
+// reservedHeaders are request headers the upstream must get from the client
+// or from Traefik, never from identityHeaders: hop-by-hop headers, those
+// that frame or route the request, Traefik's forwarded headers, and the
+// plugin's own.
+var reservedHeaders = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-authenticate": true, "proxy-authorization": true,
+	"proxy-connection": true, "te": true, "trailer": true, "transfer-encoding": true, "upgrade": true,
+	"host": true, "content-length": true, "content-type": true, "expect": true, "cookie": true, "authorization": true,
+	"forwarded": true, "via": true, "x-real-ip": true,
+	"x-forwarded-for": true, "x-forwarded-host": true, "x-forwarded-port": true, "x-forwarded-proto": true,
+	"x-forwarded-server": true, "x-forwarded-prefix": true, "x-forwarded-uri": true, "x-forwarded-method": true,
+	"x-forwarded-tls-client-cert": true, "x-forwarded-tls-client-cert-info": true,
+	"x-url": true, "x-redirect-uri": true, "x-sign-up-paths": true, "x-workos-middleware": true, "x-workos-session": true,
+}
+
+// maxIdentityHeaders bounds the table, and with it the names the strip
+// knows (each '-' doubles a name's spellings).
+const (
+	maxIdentityHeaders    = 32
+	maxHeaderNameDashes   = 8
+	maxIdentityHeaderName = 64
+)
+
+// parseIdentityHeaders validates identityHeaders: nil keeps SPEC's default
+// X-Workos-* table, an empty map sends none. Names are canonicalised, as
+// header names are case-insensitive (Docker labels may lower-case them).
+func parseIdentityHeaders(m map[string]string) ([]identityHeader, error) {
+	if m == nil {
+		return defaultIdentityHeaders, nil
+	}
+	if len(m) > maxIdentityHeaders {
+		return nil, configError("identityHeaders", "has more than "+strconv.Itoa(maxIdentityHeaders)+" headers")
+	}
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	seen := map[string]bool{}
+	out := make([]identityHeader, 0, len(m))
+	for _, name := range names {
+		key := "identityHeaders." + name
+		if !isCookieName(name) || len(name) > maxIdentityHeaderName || strings.ContainsAny(name, "\"/") {
+			return nil, configError(key, "is not a valid header name")
+		}
+		if strings.Count(name, "-")+strings.Count(name, "_") > maxHeaderNameDashes {
+			return nil, configError(key, "has more than "+strconv.Itoa(maxHeaderNameDashes)+" separators")
+		}
+		normalised := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		if reservedHeaders[normalised] {
+			return nil, configError(key, "collides with a header the upstream gets from the client, Traefik or the plugin itself")
+		}
+		if seen[normalised] {
+			return nil, configError(key, "is configured twice (header names ignore case, and '_' stands for '-')")
+		}
+		seen[normalised] = true
+		field, ok := identityFieldNames[strings.TrimSpace(m[name])]
+		if !ok {
+			return nil, configError(key, "names unknown field "+strconv.Quote(m[name])+"; fields are "+identityFieldList)
+		}
+		out = append(out, identityHeader{name: textproto.CanonicalMIMEHeaderKey(name), field: field})
+	}
+	return out, nil
+}
+
+// cacheNamespaceName identifies what a cached decision depends on: the
+// WorkOS client (its JWKS), the cookie passwords, the refresh buffer (a
+// session is cached until its refresh point) and whether principals keep
+// the access token.
+func cacheNamespaceName(s *settings) string {
+	ids := make([]string, 0, len(s.keyring.passwords))
+	for id := range s.keyring.passwords {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	h := sha256.New()
+	h.Write([]byte(s.apiBaseURL + "\x00" + s.clientID + "\x00" + s.refreshBuffer.String() + "\x00" +
+		strconv.FormatBool(s.forwardAccessToken || s.eagerAuth)))
+	for _, id := range ids {
+		h.Write([]byte("\x00" + id + "\x00"))
+		h.Write(s.keyring.passwords[id])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

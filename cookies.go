@@ -1,7 +1,7 @@
 package authkit
 
 import (
-	"net/http"
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -46,20 +46,28 @@ func (c cookieSettings) attributes(sameSite string, maxAge int, secure bool) str
 	return b.String()
 }
 
+// errSessionTooLarge refuses a session that would need more cookies than
+// the plugin reads back (maxSessionChunks): writing it would sign the user
+// out on the next request and start a sign-in loop.
+var errSessionTooLarge = errors.New("session: too large for " + strconv.Itoa(maxSessionChunks) + " cookies")
+
 // sessionCookies returns the Set-Cookie values that store a sealed session.
 // A seal that fits goes in one cookie under the configured name, as
 // authkit-nextjs writes it; a longer one is split into name.0, name.1, …
 // Parts and forms the request carried but the new value does not use are
 // deleted, so no stale part is ever reassembled.
-func (c cookieSettings) sessionCookies(sealed string, secure bool, present sessionCookieNames) []string {
+func (c cookieSettings) sessionCookies(sealed string, secure bool, present sessionCookieNames) ([]string, error) {
 	attrs := c.attributes(c.sameSite, c.maxAge, secure)
-	room := maxCookieLength - len(c.name) - len(".9=") - len(attrs)
 	if len(c.name)+1+len(sealed)+len(attrs) <= maxCookieLength {
 		out := []string{c.name + "=" + sealed + attrs}
 		for i := 0; i < present.chunks; i++ {
 			out = append(out, c.deletion(c.chunkName(i), secure))
 		}
-		return out
+		return out, nil
+	}
+	room := maxCookieLength - len(c.name) - len(".9=") - len(attrs)
+	if (len(sealed)+room-1)/room > maxSessionChunks {
+		return nil, errSessionTooLarge
 	}
 	var out []string
 	n := 0
@@ -77,7 +85,7 @@ func (c cookieSettings) sessionCookies(sealed string, secure bool, present sessi
 	if present.single {
 		out = append(out, c.deletion(c.name, secure))
 	}
-	return out
+	return out, nil
 }
 
 func (c cookieSettings) chunkName(i int) string { return c.name + "." + strconv.Itoa(i) }
@@ -139,8 +147,7 @@ type sessionCookieNames struct {
 	chunks int // parts name.0 … name.(chunks-1) present in sequence
 }
 
-// requestCookies is what the middleware reads from the Cookie header, parsed
-// once per request.
+// requestCookies is what the plugin reads from the Cookie header.
 type requestCookies struct {
 	session      string // the sealed session, reassembled when split
 	sessionNames sessionCookieNames
@@ -148,31 +155,108 @@ type requestCookies struct {
 	pkceNames    []string // wos-auth-verifier and wos-auth-verifier-*
 }
 
-// readCookies parses the request's cookies. It runs on every request, so
-// it slices the Cookie header with package strings instead of calling
-// Request.Cookies, which allocates and validates every byte of every cookie.
-// When a name repeats (a cookie set for several paths or domains), the first
-// one wins, which is the most specific one browsers send first.
-func readCookies(r *http.Request, sessionName string) requestCookies {
+const (
+	// maxCookieMatches is how many occurrences of each of the plugin's
+	// cookie names one request may make the reader examine. A browser
+	// sends at most a session in maxSessionChunks parts, a few verifier
+	// cookies and the eager cookie, each perhaps twice (set for two paths);
+	// anything past the bound is ignored, so a crafted header costs no
+	// more than a normal one.
+	maxCookieMatches = 32
+	// maxCookieLines bounds the Cookie header lines examined: browsers send
+	// one (HTTP/2 crumbs are joined by the server).
+	maxCookieLines = 8
+)
+
+// cookieScan walks the cookies of a Cookie line whose names start with
+// prefix, without visiting the others: strings.Index finds each
+// occurrence in compiled code, and budget bounds the occurrences examined
+// (those inside another cookie's value count too).
+type cookieScan struct {
+	line, prefix string
+	pos          int // where the next search starts
+	budget       int
+	exhausted    bool // budget ran out while occurrences remained
+}
+
+// nextCookie advances s to the next cookie whose name starts with the
+// prefix, and returns its name, its value and the offsets of its first
+// byte and of its end (the ';' after it, or the end of the line). Names
+// and values are trimmed of blanks as net/http trims them.
+func nextCookie(s *cookieScan) (name, value string, start, end int, ok bool) {
+	for {
+		if s.budget == 0 {
+			s.exhausted = strings.Contains(s.line[s.pos:], s.prefix)
+			return "", "", 0, 0, false
+		}
+		i := strings.Index(s.line[s.pos:], s.prefix)
+		if i < 0 {
+			return "", "", 0, 0, false
+		}
+		s.budget--
+		start = s.pos + i
+		s.pos = start + len(s.prefix)
+		// A cookie starts the line or follows a ';' and blanks; anything
+		// else is the prefix inside another cookie's name or value.
+		if before := strings.TrimRight(s.line[:start], " \t"); before != "" && before[len(before)-1] != ';' {
+			continue
+		}
+		end = strings.IndexByte(s.line[start:], ';')
+		if end < 0 {
+			end = len(s.line)
+		} else {
+			end += start
+		}
+		cookie := s.line[start:end]
+		eq := strings.IndexByte(cookie, '=')
+		if eq < 0 {
+			continue
+		}
+		s.pos = end
+		return strings.TrimRight(cookie[:eq], " \t"), strings.TrimSpace(cookie[eq+1:]), start, end, true
+	}
+}
+
+// readCookies finds the plugin's cookies in the Cookie lines: the session
+// (whole or in parts), the eager access token and the PKCE verifiers.
+// When a name repeats (a cookie set for several paths or domains), the
+// first one wins, which is the most specific one browsers send first.
+func readCookies(lines []string, sessionName string) requestCookies {
 	var rc requestCookies
 	var chunks [maxSessionChunks]string
-	for _, line := range r.Header["Cookie"] {
-		for line != "" {
-			part := line
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				line = ""
+	if len(lines) > maxCookieLines {
+		lines = lines[:maxCookieLines]
+	}
+	session := cookieScan{prefix: sessionName, budget: maxCookieMatches}
+	pkce := cookieScan{prefix: pkceCookiePrefix, budget: maxCookieMatches}
+	eager := cookieScan{prefix: eagerCookieName, budget: maxCookieMatches}
+	for _, line := range lines {
+		session.line, session.pos = line, 0
+		for {
+			name, value, _, _, ok := nextCookie(&session)
+			if !ok {
+				break
 			}
-			eq := strings.IndexByte(part, '=')
-			if eq < 0 {
-				continue
+			addSessionCookie(&rc, &chunks, name, value, sessionName)
+		}
+		pkce.line, pkce.pos = line, 0
+		for {
+			name, _, _, _, ok := nextCookie(&pkce)
+			if !ok {
+				break
 			}
-			name, value := strings.TrimSpace(part[:eq]), strings.TrimSpace(part[eq+1:])
-			// A first-byte test spares the cookies the plugin never
-			// reads addCookie's frame.
-			if name != "" && (name[0] == sessionName[0] || name[0] == pkceCookiePrefix[0] || name[0] == eagerCookieName[0]) {
-				addCookie(&rc, name, value, sessionName, &chunks)
+			if isPKCECookieName(name) && len(rc.pkceNames) < maxCookieMatches {
+				rc.pkceNames = append(rc.pkceNames, name)
+			}
+		}
+		eager.line, eager.pos = line, 0
+		for rc.eager == "" {
+			name, value, _, _, ok := nextCookie(&eager)
+			if !ok {
+				break
+			}
+			if name == eagerCookieName {
+				rc.eager = value
 			}
 		}
 	}
@@ -185,31 +269,56 @@ func readCookies(r *http.Request, sessionName string) requestCookies {
 	return rc
 }
 
-// addCookie records one cookie of the request in rc.
-func addCookie(rc *requestCookies, name, value, sessionName string, chunks *[maxSessionChunks]string) {
-	switch {
-	case name == sessionName:
+// addSessionCookie records a cookie whose name starts with the session
+// cookie's: the session itself, or one of its numbered parts.
+func addSessionCookie(rc *requestCookies, chunks *[maxSessionChunks]string, name, value, sessionName string) {
+	if name == sessionName {
 		if !rc.sessionNames.single {
 			rc.sessionNames.single, rc.session = true, value
 		}
-	case len(name) == len(sessionName)+2 && name[len(sessionName)] == '.' && strings.HasPrefix(name, sessionName):
-		i := int(name[len(name)-1] - '0')
-		if i >= 0 && i < maxSessionChunks && chunks[i] == "" {
-			chunks[i] = value
-		}
-	case name == eagerCookieName:
-		if rc.eager == "" {
-			rc.eager = value
-		}
-	case strings.HasPrefix(name, pkceCookiePrefix) && (len(name) == len(pkceCookiePrefix) || name[len(pkceCookiePrefix)] == '-'):
-		rc.pkceNames = append(rc.pkceNames, name)
+		return
+	}
+	if i := chunkIndex(name, sessionName); i >= 0 && chunks[i] == "" {
+		chunks[i] = value
 	}
 }
 
-// pkceCookieValue returns the value of the named cookie in the request.
-func pkceCookieValue(r *http.Request, name string) string {
-	if c, err := r.Cookie(name); err == nil {
-		return c.Value
+// chunkIndex is the part number of a split session's cookie name
+// ("<name>.<n>", n < maxSessionChunks), or -1.
+func chunkIndex(name, sessionName string) int {
+	if len(name) != len(sessionName)+2 || name[len(sessionName)] != '.' || !strings.HasPrefix(name, sessionName) {
+		return -1
+	}
+	i := int(name[len(name)-1]) - '0'
+	if i < 0 || i >= maxSessionChunks {
+		return -1
+	}
+	return i
+}
+
+// isPKCECookieName reports whether name is a verifier cookie's:
+// wos-auth-verifier, or wos-auth-verifier-<hash>.
+func isPKCECookieName(name string) bool {
+	return name == pkceCookiePrefix || (len(name) > len(pkceCookiePrefix) && name[len(pkceCookiePrefix)] == '-')
+}
+
+// findCookie returns the value of the first cookie called name.
+func findCookie(lines []string, name string) string {
+	if len(lines) > maxCookieLines {
+		lines = lines[:maxCookieLines]
+	}
+	s := cookieScan{prefix: name, budget: maxCookieMatches}
+	for _, line := range lines {
+		s.line, s.pos = line, 0
+		for {
+			found, value, _, _, ok := nextCookie(&s)
+			if !ok {
+				break
+			}
+			if found == name {
+				return value
+			}
+		}
 	}
 	return ""
 }

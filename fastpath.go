@@ -13,7 +13,7 @@ import (
 // visitor) are spread over small functions that hold only what that path
 // evaluates; everything else goes to serveFull, which is written for
 // clarity. Functions that run on every request or every cache miss
-// (serveFull, authenticate, verifyToken, unseal, putSession…) are plain
+// (serveFull, authenticate, verifyToken, unseal, storeCached…) are plain
 // functions rather than methods: a method call allocates a function
 // wrapper and costs about three times a plain call. harness/bench counts
 // the allocations; see Performance in the README.
@@ -21,15 +21,17 @@ import (
 // ServeHTTP strips the internal headers and dispatches.
 func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := r.Header
+	s := a.strip
 	for name := range h {
-		// net/http canonicalises incoming names; one byte test spares most
-		// headers the full one.
-		if len(name) > 2 && internalHeaderThirdByte[name[2]] && isInternalHeader(name) {
+		// One byte test spares most headers the full one.
+		if len(name) > 2 && s.thirdByte[name[2]] && isStrippedHeader(s, name) {
 			delete(h, name)
 		}
 	}
 	if a.routes[r.URL.Path] != nil || len(h["Authorization"]) != 0 {
 		serveFull(a, w, r)
+	} else if a.s.passCorsPreflight && r.Method == http.MethodOptions && isPreflight(h) {
+		servePreflight(a, w, r)
 	} else if len(h["Cookie"]) == 0 {
 		serveAnonymous(a, w, r)
 	} else {
@@ -37,27 +39,32 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// internalHeaderThirdByte holds the third byte of the canonical names
-// ServeHTTP strips: X-Workos-* and X-Sign-Up-Paths. X-Url and
-// X-Redirect-Uri need no strip: every request that reaches the upstream
-// gets them overwritten (setUpstreamHeaders).
-var internalHeaderThirdByte = [256]bool{'W': true, 'S': true}
-
-// isInternalHeader reports whether a canonical header name is one only the
-// plugin may set (SPEC "What the upstream receives"): a client can never
-// tell the upstream who it is.
-func isInternalHeader(name string) bool {
-	return strings.HasPrefix(name, "X-Workos-") || name == "X-Sign-Up-Paths"
+// isPreflight reports whether an OPTIONS request is a CORS preflight,
+// which browsers send without credentials before a cross-origin call.
+func isPreflight(h http.Header) bool {
+	return len(h["Origin"]) != 0 && len(h["Access-Control-Request-Method"]) != 0
 }
 
-// serveAnonymous passes a request without cookies or Authorization header
-// when its path may be seen signed out.
+// servePreflight passes a CORS preflight unauthenticated, with no
+// identity (passCorsPreflight): the upstream answers it.
+func servePreflight(a *authKit, w http.ResponseWriter, r *http.Request) {
+	setUpstreamHeaders(a, r, requestOrigin(a, r), &signedOut)
+	a.next.ServeHTTP(w, r)
+}
+
+// serveAnonymous passes a request without a session when its path may be
+// seen signed out.
 func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 	if a.gated && !isPublic(a, r.URL.Path) {
 		serveFull(a, w, r) // the sign-in redirect or the 401
 		return
 	}
-	setBaseHeaders(a, r, requestOrigin(a, r))
+	if a.s.nextjsHeaders {
+		setNextjsHeaders(a, r, requestOrigin(a, r))
+	}
+	if !a.s.passSessionCookie && len(r.Header["Cookie"]) != 0 {
+		removePluginCookies(a, r.Header)
+	}
 	a.next.ServeHTTP(w, r)
 }
 
@@ -65,22 +72,31 @@ func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 // cache, or which has cookies but no session; anything else goes to
 // serveFull.
 func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
-	res := cookieResult(a, r.Header["Cookie"])
-	if res == nil || (res.signedIn && a.hasRequirements) {
+	e, sealed := cachedCookie(a, r.Header["Cookie"])
+	if e == nil || (e.principal != nil && a.decidesPerRequest && !passesCached(a, r, e.principal)) {
 		serveFull(a, w, r)
 		return
 	}
-	if !res.signedIn {
+	p := e.principal
+	if p == nil {
 		serveAnonymous(a, w, r)
 		return
 	}
-	setBaseHeaders(a, r, requestOrigin(a, r))
 	h := r.Header
-	for _, f := range res.identity {
-		h[f.name] = f.value
+	if a.s.nextjsHeaders {
+		setNextjsHeaders(a, r, requestOrigin(a, r))
+		h["X-Workos-Session"] = []string{sealed}
+	}
+	for _, ih := range a.identityHeaders {
+		if p.fields[ih.field] != "" {
+			h[ih.name] = p.fields[ih.field : ih.field+1 : ih.field+1]
+		}
 	}
 	if a.s.forwardAccessToken {
-		forwardAccessToken(h, res)
+		forwardAccessToken(h, p, p.accessToken)
+	}
+	if !a.s.passSessionCookie {
+		removePluginCookies(a, h)
 	}
 	if wh := w.Header(); len(wh["Vary"]) == 0 {
 		wh["Cache-Control"] = headerNoStore
@@ -91,43 +107,48 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	a.next.ServeHTTP(w, r)
 }
 
-// cookieResult reads the Cookie header with two calls into package
-// strings (Request.Cookie would parse and validate every byte of every
-// cookie). A session cookie in the session cache gives the entry's ready,
-// read-only result; cookies without a session cookie give &signedOut;
-// anything else (a quoted value, a split or unknown session, several
-// Cookie headers, eagerAuth's extra cookie) returns nil: the full path
+// passesCached reports whether a cached principal meets the instance's
+// per-request rules (requirements); when it does not, the full path
+// answers.
+func passesCached(a *authKit, r *http.Request, p *principal) bool {
+	return isPublic(a, r.URL.Path) || a.s.requirements.unmet(p) == ""
+}
+
+// noSession is the lookup result of a Cookie header without a session
+// cookie: signed out, decided on the fast path.
+var noSession = &cacheEntry{}
+
+// cachedCookie reads the Cookie header with a few calls into package
+// strings. A session cookie in the session cache gives the entry and the
+// cookie's value; cookies without a session cookie give noSession;
+// anything else (a session not in the cache, a split session, several
+// Cookie lines, eagerAuth's extra cookie) returns nil: the full path
 // decides.
-func cookieResult(a *authKit, lines []string) *authResult {
+func cachedCookie(a *authKit, lines []string) (*cacheEntry, string) {
 	if len(lines) != 1 || a.s.eagerAuth {
-		return nil
+		return nil, ""
 	}
 	line := lines[0]
 	i := strings.Index(line, a.sessionCookieKey)
 	if i < 0 {
-		return withoutSession(a, line)
+		if strings.Contains(line, a.sessionChunkKey) {
+			return nil, ""
+		}
+		return noSession, ""
 	}
-	if i > 0 && line[i-1] != ' ' {
-		return nil // the first match ends a longer name ("xwos-session=")
+	if i > 0 {
+		// The first match must start a cookie, not end a longer name
+		// ("xwos-session=") or sit in a value.
+		if before := strings.TrimRight(line[:i], " \t"); before != "" && before[len(before)-1] != ';' {
+			return nil, ""
+		}
 	}
 	value := line[i+len(a.sessionCookieKey):]
 	if j := strings.IndexByte(value, ';'); j >= 0 {
 		value = value[:j]
 	}
-	if e := lookupSession(a.sessions, a.cacheNS, value, a.now()); e != nil {
-		return e.result
-	}
-	return nil
-}
-
-// withoutSession is the result of a Cookie line without "<name>=":
-// signed out, unless the session may be split into "<name>.0",
-// "<name>.1"… cookies, which the full path reassembles.
-func withoutSession(a *authKit, line string) *authResult {
-	if strings.Contains(line, a.sessionChunkKey) {
-		return nil
-	}
-	return &signedOut
+	value = strings.TrimSpace(value)
+	return lookupCached(a.sessions, a.cacheNS, value, a.now().UnixNano()), value
 }
 
 // isPublic reports whether a path is one of middlewareAuth's
@@ -136,6 +157,13 @@ func withoutSession(a *authKit, line string) *authResult {
 func isPublic(a *authKit, path string) bool {
 	return a.publicPaths != nil && a.publicPaths.MatchString(path) &&
 		!(strings.Contains(path, "/.") && hasDotSegment(path))
+}
+
+// hasDotSegment reports whether a path has a "." or ".." segment, which
+// the upstream may resolve to another path than the one matched.
+func hasDotSegment(path string) bool {
+	return strings.Contains(path, "/./") || strings.Contains(path, "/../") ||
+		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
 // requestOrigin is externalOf's origin alone: baseUrl when configured,

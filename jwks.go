@@ -107,7 +107,9 @@ func rsaPublicKey(modulus, exponent string) (*rsa.PublicKey, error) {
 
 // jwksCache fetches a key set on demand and keeps it for jwksMaxAge. An
 // unknown kid refetches at most once per jwksRefetchInterval; concurrent
-// callers share one fetch. When a refetch fails the previous keys stay in use.
+// callers share one fetch. When a refetch fails the previous keys stay in
+// use. A fetch runs detached from the request that started it: a client
+// that goes away neither cancels it nor spends the refetch interval.
 type jwksCache struct {
 	url    string
 	client *http.Client
@@ -118,12 +120,31 @@ type jwksCache struct {
 	fetched     bool
 	fetchedAt   time.Time
 	lastAttempt time.Time
-
-	fetchMu sync.Mutex // serialises fetches; waiters reuse the result
+	fetching    chan struct{} // closed when the running fetch ends; nil when none runs
+	lastErr     error         // the last fetch's failure, nil after a success
 }
 
 func newJWKSCache(url string, client *http.Client, now func() time.Time) *jwksCache {
 	return &jwksCache{url: url, client: client, now: now}
+}
+
+// keySets shares one JWKS cache per URL among all instances (and
+// configuration reloads) of the plugin, which Traefik runs in one
+// interpreter: keys are fetched once, not once per router.
+var keySets = struct {
+	sync.Mutex
+	byURL map[string]*jwksCache
+}{byURL: map[string]*jwksCache{}}
+
+func sharedKeySet(url string, client *http.Client) *jwksCache {
+	keySets.Lock()
+	defer keySets.Unlock()
+	c, ok := keySets.byURL[url]
+	if !ok {
+		c = newJWKSCache(url, client, time.Now)
+		keySets.byURL[url] = c
+	}
+	return c
 }
 
 // jwksKey returns the one key matching the token's kid and alg, fetching the key
@@ -147,43 +168,59 @@ func jwksKey(ctx context.Context, c *jwksCache, kid, alg string) (*rsa.PublicKey
 	return matchKey(keys, kid, alg)
 }
 
-// refresh fetches the key set unless another caller fetched it after seen or
-// the last attempt was too recent.
+// refresh fetches the key set unless another caller fetched it after seen
+// or the last attempt was too recent, and waits for the fetch, or for ctx.
 func (c *jwksCache) refresh(ctx context.Context, seen time.Time) error {
-	c.fetchMu.Lock()
-	defer c.fetchMu.Unlock()
-	c.mu.RLock()
-	fetched, fetchedAt, lastAttempt := c.fetched, c.fetchedAt, c.lastAttempt
-	c.mu.RUnlock()
-	if fetched && fetchedAt.After(seen) {
+	c.mu.Lock()
+	if c.fetched && c.fetchedAt.After(seen) {
+		c.mu.Unlock()
 		return nil // a concurrent caller just fetched
 	}
-	now := c.now()
-	wait := jwksRefetchInterval
-	if !fetched {
-		wait = jwksRetryInterval
-	}
-	if !lastAttempt.IsZero() && now.Sub(lastAttempt) < wait {
-		if !fetched {
-			return ErrJWKSUnavailable
+	done := c.fetching
+	if done == nil {
+		now := c.now()
+		wait := jwksRefetchInterval
+		if !c.fetched {
+			wait = jwksRetryInterval
 		}
-		return nil
+		if !c.lastAttempt.IsZero() && now.Sub(c.lastAttempt) < wait {
+			fetched := c.fetched
+			c.mu.Unlock()
+			if !fetched {
+				return ErrJWKSUnavailable
+			}
+			return nil
+		}
+		c.lastAttempt = now
+		done = make(chan struct{})
+		c.fetching = done
+		go c.runFetch(done, now)
 	}
-	c.mu.Lock()
-	c.lastAttempt = now
 	c.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.fetched {
+		return ErrJWKSUnavailable
+	}
+	return c.lastErr
+}
 
-	keys, err := c.fetch(ctx)
-	if err != nil {
-		if !fetched {
-			return ErrJWKSUnavailable
-		}
-		return err
-	}
+// runFetch fetches the key set with its own timeout and publishes the
+// result.
+func (c *jwksCache) runFetch(done chan struct{}, started time.Time) {
+	keys, err := c.fetch(context.Background())
 	c.mu.Lock()
-	c.keys, c.fetched, c.fetchedAt = keys, true, now
+	if err == nil {
+		c.keys, c.fetched, c.fetchedAt = keys, true, started
+	}
+	c.lastErr = err
+	c.fetching = nil
 	c.mu.Unlock()
-	return nil
+	close(done)
 }
 
 func (c *jwksCache) fetch(ctx context.Context) ([]jwk, error) {

@@ -47,6 +47,8 @@ type tokenClaims struct {
 	ExpiresAt      *float64 `json:"exp"`
 	NotBefore      *float64 `json:"nbf"`
 	IssuedAt       *float64 `json:"iat"`
+	AuthTime       *float64 `json:"auth_time"`
+	Issuer         string   `json:"iss"`
 }
 
 type tokenHeader struct {

@@ -3,7 +3,6 @@ package authkit
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"sync"
 	"time"
 )
@@ -19,10 +18,18 @@ const (
 	// met with one refresh call per request.
 	refreshRetryMin = time.Second
 	refreshRetryMax = 10 * time.Second
-	// maxRefreshEntries bounds the results kept; refreshPruneEvery is how
-	// many refreshes pass between sweeps of entries past their time.
-	maxRefreshEntries = 10000
-	refreshPruneEvery = 256
+	// terminalMemory is how long a terminal answer is remembered (SPEC
+	// "Bounded work"): replaying a spent or revoked cookie costs one WorkOS
+	// call per token in that time, however often it comes back.
+	terminalMemory = 10 * time.Minute
+	// maxRefreshEntries bounds the results kept. It holds the grace window
+	// of 100 000 sessions with 5-minute tokens (about 370 refreshes a
+	// second for 2 minutes: 44 000 results) with room to spare; past it the
+	// oldest result goes first.
+	maxRefreshEntries = 60000
+	// refreshPrunePerCall is how many results past their time each refresh
+	// retires, in order: more than it adds, so the table never needs a scan.
+	refreshPrunePerCall = 8
 )
 
 // refreshCall is one WorkOS refresh, shared by every request that carried the
@@ -33,72 +40,134 @@ type refreshCall struct {
 	err      error
 	finished time.Time
 	// until is when the result stops being handed out: the end of the
-	// grace window for a success, the retry time for a transient failure.
+	// grace window for a success, the retry time for a transient failure,
+	// the end of the terminal memory otherwise.
 	until time.Time
 }
 
-// refreshGroup runs each refresh once, whatever the number of concurrent
-// requests and middleware instances asking for it. It is package-level
-// because Traefik shares one interpreter among all instances of the plugin.
-type refreshGroup struct {
-	mu      sync.Mutex
-	calls   map[string]*refreshCall
-	started int
+// refreshOutcome is what a request learns from the group.
+type refreshOutcome struct {
+	resp *workosAuthResponse
+	err  error
+	// called reports whether this request made the WorkOS call, so each
+	// call is logged once.
+	called bool
+	// answered is when WorkOS gave the answer.
+	answered time.Time
 }
 
-var sharedRefreshes = &refreshGroup{calls: map[string]*refreshCall{}}
+// refreshQueue holds finished calls in the order their time ends. The
+// calls of one kind (grace, retry, terminal memory) all keep their results
+// for the same length of time, so each kind has its own queue and its head
+// is always the next to expire.
+type refreshQueue struct {
+	keys  []string
+	calls []*refreshCall
+	head  int
+}
 
-// refreshKey identifies a refresh without keeping the token itself in memory
-// longer than the request that carried it.
+func (q *refreshQueue) push(key string, c *refreshCall) {
+	if q.head > 0 && q.head >= len(q.keys)/2 {
+		// Reclaim the consumed half, so the slices follow the live calls.
+		n := copy(q.keys, q.keys[q.head:])
+		copy(q.calls, q.calls[q.head:])
+		for i := n; i < len(q.calls); i++ {
+			q.calls[i] = nil
+		}
+		q.keys, q.calls, q.head = q.keys[:n], q.calls[:n], 0
+	}
+	q.keys = append(q.keys, key)
+	q.calls = append(q.calls, c)
+}
+
+func (q *refreshQueue) len() int { return len(q.keys) - q.head }
+
+func (q *refreshQueue) pop() (string, *refreshCall) {
+	k, c := q.keys[q.head], q.calls[q.head]
+	q.calls[q.head] = nil
+	q.head++
+	return k, c
+}
+
+// refreshGroup runs each refresh once, whatever the number of concurrent
+// requests and middleware instances asking for it, and remembers the
+// answer for as long as it is useful. It is package-level because Traefik
+// shares one interpreter among all instances of the plugin.
+type refreshGroup struct {
+	mu     sync.Mutex
+	calls  map[string]*refreshCall
+	queues [3]refreshQueue // grace, retry, terminal
+}
+
+const (
+	queueGrace = iota
+	queueRetry
+	queueTerminal
+)
+
+var sharedRefreshes = newRefreshGroup()
+
+func newRefreshGroup() *refreshGroup {
+	return &refreshGroup{calls: map[string]*refreshCall{}}
+}
+
+// refreshKey identifies a refresh by a digest, so the token itself is not
+// kept in memory longer than the request that carried it.
 func refreshKey(apiBaseURL, clientID, refreshToken, organizationID string) string {
 	sum := sha256.Sum256([]byte(apiBaseURL + "\x00" + clientID + "\x00" + refreshToken + "\x00" + organizationID))
-	return hex.EncodeToString(sum[:])
+	return string(sum[:])
 }
 
-// do returns the result of the refresh for key, calling refresh only when no
-// call is running and no earlier result is still being handed out; called
-// reports whether this caller made the call, so each WorkOS call is logged
-// once. The call runs detached from ctx so a client that goes away does not
-// fail it for the others; ctx only bounds how long this caller waits.
-func (g *refreshGroup) do(ctx context.Context, key string, clock func() time.Time, refresh func(context.Context) (*workosAuthResponse, error)) (resp *workosAuthResponse, called bool, err error) {
+// do returns the answer of the refresh for key, calling refresh only when
+// no call is running and no earlier answer is still remembered. The call
+// runs detached from ctx, so a client that goes away does not fail it for
+// the others; ctx only bounds how long this caller waits.
+func (g *refreshGroup) do(ctx context.Context, key string, clock func() time.Time, refresh func(ctx context.Context) (*workosAuthResponse, error)) refreshOutcome {
+	now := clock()
 	g.mu.Lock()
+	g.pruneLocked(now)
 	call, ok := g.calls[key]
 	if ok && call.finished.IsZero() {
 		g.mu.Unlock()
-		resp, err = call.wait(ctx)
-		return resp, false, err
+		return call.wait(ctx)
 	}
-	if ok && clock().Before(call.until) {
+	if ok && now.Before(call.until) {
 		g.mu.Unlock()
-		return call.resp, false, call.err
+		return refreshOutcome{resp: call.resp, err: call.err, answered: call.finished}
 	}
 	call = &refreshCall{done: make(chan struct{})}
 	g.calls[key] = call
-	g.started++
-	if g.started%refreshPruneEvery == 0 || len(g.calls) > maxRefreshEntries {
-		g.pruneLocked(clock())
-	}
 	g.mu.Unlock()
 
 	callCtx, cancel := context.WithTimeout(context.Background(), workosAPITimeout)
-	resp, err = refresh(callCtx)
+	resp, err := refresh(callCtx)
 	cancel()
 
 	finished := clock()
-	g.mu.Lock()
-	call.resp, call.err, call.finished = resp, err, finished
+	queue, until := queueTerminal, finished.Add(terminalMemory)
 	we, _ := err.(*workosError)
 	if err == nil {
-		call.until = finished.Add(refreshGrace)
+		queue, until = queueGrace, finished.Add(refreshGrace)
 	} else if we != nil && we.Transient {
-		call.until = finished.Add(clampDuration(we.RetryAfter, refreshRetryMin, refreshRetryMax))
-	} else {
-		// A terminal failure is final for this token; nothing to share.
-		delete(g.calls, key)
+		queue, until = queueRetry, finished.Add(clampDuration(we.RetryAfter, refreshRetryMin, refreshRetryMax))
+	}
+	g.mu.Lock()
+	call.resp, call.err, call.finished, call.until = resp, err, finished, until
+	g.queues[queue].push(key, call)
+	for len(g.calls) > maxRefreshEntries && g.dropOldestLocked() {
 	}
 	g.mu.Unlock()
 	close(call.done)
-	return resp, true, err
+	return refreshOutcome{resp: resp, err: err, called: true, answered: finished}
+}
+
+// forget drops what the group remembers for key.
+func (g *refreshGroup) forget(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c := g.calls[key]; c != nil && !c.finished.IsZero() {
+		delete(g.calls, key)
+	}
 }
 
 func clampDuration(d, min, max time.Duration) time.Duration {
@@ -111,29 +180,50 @@ func clampDuration(d, min, max time.Duration) time.Duration {
 	return d
 }
 
-func (c *refreshCall) wait(ctx context.Context) (*workosAuthResponse, error) {
+func (c *refreshCall) wait(ctx context.Context) refreshOutcome {
 	select {
 	case <-c.done:
-		return c.resp, c.err
+		return refreshOutcome{resp: c.resp, err: c.err, answered: c.finished}
 	case <-ctx.Done():
-		return nil, &workosError{Transient: true, reason: "request ended while waiting for a refresh"}
+		return refreshOutcome{err: &workosError{Transient: true, reason: "request ended while waiting for a refresh"}}
 	}
 }
 
-// pruneLocked drops results past their time, then, if still over the
-// bound, any finished result.
+// pruneLocked retires, in order, a few results whose time is over.
 func (g *refreshGroup) pruneLocked(now time.Time) {
-	for k, c := range g.calls {
-		if !c.finished.IsZero() && !now.Before(c.until) {
-			delete(g.calls, k)
+	for i := 0; i < len(g.queues); i++ {
+		q := &g.queues[i]
+		for n := 0; n < refreshPrunePerCall && q.len() > 0 && !now.Before(q.calls[q.head].until); n++ {
+			k, c := q.pop()
+			if g.calls[k] == c {
+				delete(g.calls, k)
+			}
 		}
 	}
-	for k, c := range g.calls {
-		if len(g.calls) <= maxRefreshEntries {
-			return
-		}
-		if !c.finished.IsZero() {
-			delete(g.calls, k)
+}
+
+// dropOldestLocked retires the result that finished first, whatever its
+// time; it reports false when nothing is left to drop.
+func (g *refreshGroup) dropOldestLocked() bool {
+	oldest := -1
+	for i := 0; i < len(g.queues); i++ {
+		q := &g.queues[i]
+		if q.len() > 0 && (oldest < 0 || q.calls[q.head].finished.Before(g.queues[oldest].calls[g.queues[oldest].head].finished)) {
+			oldest = i
 		}
 	}
+	if oldest < 0 {
+		return false
+	}
+	k, c := g.queues[oldest].pop()
+	if g.calls[k] == c {
+		delete(g.calls, k)
+	}
+	return true
+}
+
+func (g *refreshGroup) len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.calls)
 }

@@ -115,7 +115,8 @@ func TestRefreshFailures(t *testing.T) {
 		wantSigned  bool          // request still signed in
 		wantDeleted bool          // session cookie deleted
 	}{
-		{"expired, invalid_grant: terminal", fakeworkos.Fault{Kind: fakeworkos.FaultInvalidGrant}, -time.Minute, false, true},
+		{"expired, invalid_grant: signed out, the cookie kept for a sibling's rotation", fakeworkos.Fault{Kind: fakeworkos.FaultInvalidGrant}, -time.Minute, false, false},
+		{"expired, HTML 400: terminal", fakeworkos.Fault{Kind: fakeworkos.FaultHTMLError, Status: 400}, -time.Minute, false, true},
 		{"expired, HTML 502: transient whatever the body", fakeworkos.Fault{Kind: fakeworkos.FaultHTMLError, Status: 502}, -time.Minute, false, false},
 		{"expired, JSON 501: terminal", fakeworkos.Fault{Kind: fakeworkos.FaultServerError, Status: 501}, -time.Minute, false, true},
 		{"expired, 429: transient", fakeworkos.Fault{Kind: fakeworkos.FaultRateLimit}, -time.Minute, false, false},

@@ -1,7 +1,7 @@
 package authkit
 
 // requirements are the per-middleware authorization rules (SPEC.md
-// "Authorization requirements"), checked against verified token claims.
+// "Authorization requirements"), checked against a signed-in principal.
 type requirements struct {
 	permissions   []string // all of them
 	roles         []string // any of them, from role or roles
@@ -16,21 +16,22 @@ func (q *requirements) any() bool {
 	return len(q.permissions)+len(q.roles)+len(q.organizations)+len(q.entitlements)+len(q.featureFlags) > 0
 }
 
-// unmet names the first requirement the claims do not satisfy, or "".
-func (q *requirements) unmet(c *tokenClaims) string {
-	if !containsAll(c.Permissions, q.permissions) {
+// unmet names the first requirement the principal does not satisfy, or "".
+func (q *requirements) unmet(p *principal) string {
+	f := &p.fields
+	if !hasAll(f[fieldPermissions], q.permissions) {
 		return "permissions"
 	}
-	if len(q.roles) > 0 && !containsString(q.roles, c.Role) && !containsAny(c.Roles, q.roles) {
+	if len(q.roles) > 0 && !containsString(q.roles, f[fieldRole]) && !hasAny(f[fieldRoles], q.roles) {
 		return "roles"
 	}
-	if len(q.organizations) > 0 && !containsString(q.organizations, c.OrganizationID) {
+	if len(q.organizations) > 0 && !containsString(q.organizations, f[fieldOrganizationID]) {
 		return "organization"
 	}
-	if !containsAll(c.Entitlements, q.entitlements) {
+	if !hasAll(f[fieldEntitlements], q.entitlements) {
 		return "entitlements"
 	}
-	if !containsAll(c.FeatureFlags, q.featureFlags) {
+	if !hasAll(f[fieldFeatureFlags], q.featureFlags) {
 		return "feature_flags"
 	}
 	return ""
@@ -48,18 +49,20 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-func containsAll(have, want []string) bool {
+// hasAll reports whether a comma-joined claim list holds every item.
+func hasAll(list string, want []string) bool {
 	for _, w := range want {
-		if !containsString(have, w) {
+		if !hasListItem(list, w) {
 			return false
 		}
 	}
 	return true
 }
 
-func containsAny(have, want []string) bool {
+// hasAny reports whether a comma-joined claim list holds one of the items.
+func hasAny(list string, want []string) bool {
 	for _, w := range want {
-		if containsString(have, w) {
+		if hasListItem(list, w) {
 			return true
 		}
 	}

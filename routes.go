@@ -3,9 +3,12 @@ package authkit
 import (
 	"context"
 	"crypto/subtle"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // The routes a proxy answers itself: callback, sign-in, sign-out and the
@@ -13,11 +16,15 @@ import (
 
 const signInFailed = "Couldn't sign in. If you are not sure what happened, please contact your organization admin."
 
+// maxFormBytes caps the request bodies the plugin reads (SPEC "Bounded
+// work"): an organization switch's form is a few dozen bytes.
+const maxFormBytes = 16 << 10
+
 // safeReturnPath keeps a return path only when it stays on this site: it
 // must be a single-slash absolute path with no scheme, host, backslash
 // trick or control character; anything else yields fallback.
 func safeReturnPath(p, fallback string) string {
-	if !strings.HasPrefix(p, "/") || len(p) > 2048 {
+	if !strings.HasPrefix(p, "/") {
 		return fallback
 	}
 	if len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
@@ -44,11 +51,7 @@ func safeReturnPath(p, fallback string) string {
 // into the state parameter and into this flow's own verifier cookie (E.4).
 func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext external, returnPath, screenHint, organizationID string, cookies []string) {
 	secure := a.secureCookies(ext)
-	st, err := newAuthState(returnPath)
-	var sealed string
-	if err == nil {
-		sealed, err = a.s.keyring.Seal(jsonOf(st), authStateTTL, a.now())
-	}
+	st, sealed, err := a.sealAuthState(returnPath, secure)
 	if err != nil {
 		a.log.event("sign_in_failed", "reason", err.Error())
 		writeProblem(w, r, http.StatusInternalServerError, "internal_error", "Could not start signing in.", cookies)
@@ -56,7 +59,7 @@ func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext extern
 	}
 	name := pkceCookieName(sealed)
 	cookies = append(cookies, a.s.cookie.pkceCookie(name, sealed, secure))
-	if pending := readCookies(r, a.s.cookie.name).pkceNames; len(pending) >= maxPKCECookies {
+	if pending := readCookies(r.Header["Cookie"], a.s.cookie.name).pkceNames; len(pending) >= maxPKCECookies {
 		// Abandoned sign-ins pile up verifier cookies; clear them before
 		// they make the Cookie header too large (431).
 		for _, old := range pending {
@@ -73,6 +76,33 @@ func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext extern
 		OrganizationID: organizationID,
 	})
 	redirect(w, r, location, cookies)
+}
+
+// sealAuthState seals a new sign-in's state. A return path that would
+// push the verifier cookie past the browsers' 4096 bytes (which would drop
+// it, failing the callback) loses its query, then gives way to
+// returnPathname (SPEC "Bounded work").
+func (a *authKit) sealAuthState(returnPath string, secure bool) (*authState, string, error) {
+	fits := func(sealed string) bool {
+		return len(a.s.cookie.pkceCookie(pkceCookieName(sealed), sealed, secure)) <= maxCookieLength
+	}
+	var st *authState
+	var sealed string
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if st, err = newAuthState(returnPath); err != nil {
+			return nil, "", err
+		}
+		if sealed, err = a.s.keyring.Seal(jsonOf(st), authStateTTL, a.now()); err != nil || fits(sealed) {
+			return st, sealed, err
+		}
+		if i := strings.IndexAny(returnPath, "?#"); attempt == 0 && i >= 0 {
+			returnPath = returnPath[:i]
+		} else {
+			returnPath = a.s.returnPathname
+		}
+	}
+	return st, sealed, nil
 }
 
 // handleSignIn always starts a new sign-in, signed in or not.
@@ -105,7 +135,9 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 		a.log.event("callback_failed", "reason", reason)
 		writeProblem(w, r, status, reason, signInFailed, cookies)
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet {
+		// A HEAD (a link scanner's, a prefetch) must not spend the code.
+		w.Header().Set("Allow", "GET")
 		fail(http.StatusMethodNotAllowed, "method_not_allowed")
 		return
 	}
@@ -117,9 +149,9 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "missing_auth_params")
 		return
 	}
-	verifierCookie := pkceCookieValue(r, pkceCookieName(state))
+	verifierCookie := findCookie(r.Header["Cookie"], pkceCookieName(state))
 	if verifierCookie == "" {
-		verifierCookie = pkceCookieValue(r, pkceCookiePrefix) // authkit-nextjs's legacy name
+		verifierCookie = findCookie(r.Header["Cookie"], pkceCookiePrefix) // authkit-nextjs's legacy name
 	}
 	if verifierCookie == "" {
 		fail(http.StatusBadRequest, "missing_pkce_cookie")
@@ -148,38 +180,29 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, status, "authentication_failed", signInFailed, cookies)
 		return
 	}
-	sess, sealed, err := a.sealResponse(nil, resp)
+	sess, sealed, err := sealResponse(a, nil, resp)
 	if err != nil {
 		fail(http.StatusBadGateway, "invalid_workos_response")
 		return
 	}
-	rc := readCookies(r, a.s.cookie.name)
-	cookies = append(cookies, a.s.cookie.sessionCookies(sealed, secure, rc.sessionNames)...)
+	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
+	sessionCookies, err := a.s.cookie.sessionCookies(sealed, secure, rc.sessionNames)
+	if err != nil {
+		// Set anyway, the browser would drop it and send the user back to
+		// AuthKit, which signs them in again: a loop. Say so instead.
+		a.log.event("callback_failed", "reason", err.Error(), "user_id", sess.userID, "bytes", len(sealed))
+		writeProblem(w, r, http.StatusInternalServerError, "session_too_large", signInFailed, cookies)
+		return
+	}
+	cookies = append(cookies, sessionCookies...)
 	a.log.event("signed_in", "user_id", sess.userID)
 	redirect(w, r, ext.origin+safeReturnPath(st.ReturnPathname, a.s.returnPathname), cookies)
 }
 
-// sealResponse builds and seals the session of an authenticate response,
-// keeping previous's foreign keys.
-func (a *authKit) sealResponse(previous *session, resp *workosAuthResponse) (*session, string, error) {
-	user, err := workosSessionUser(resp.UserJSON)
-	if err != nil {
-		return nil, "", err
-	}
-	var impersonator []byte
-	if resp.Impersonator != nil {
-		impersonator = jsonOf(resp.Impersonator)
-	}
-	sess, err := newSession(previous, resp.AccessToken, resp.RefreshToken, user, impersonator, resp.AuthenticationMethod)
-	if err != nil {
-		return nil, "", err
-	}
-	sealed, err := a.s.keyring.Seal(sess.encode(), 0, a.now())
-	return sess, sealed, err
-}
-
 // handleSignOut ends the session (E.12): cookies deleted, then WorkOS's
 // logout URL for the session id, or the return address when there is none.
+// The session is also refused by this process from now on, whatever copy
+// of its cookie comes back.
 func (a *authKit) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -188,9 +211,15 @@ func (a *authKit) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	}
 	ext := externalOf(a, r)
 	secure := a.secureCookies(ext)
-	rc := readCookies(r, a.s.cookie.name)
-	sessionID, userID := a.sessionIDForSignOut(r, &rc)
-	a.sessions.remove(rc.session)
+	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
+	sessionID, userID, lifetime := a.sessionForSignOut(r, &rc)
+	if sessionID != "" {
+		now := a.now()
+		// As long as a token of the session can live, and a refresh result
+		// of it be handed out.
+		sharedRevocations.add(sessionID, now.Add(lifetime+refreshGrace+defaultTokenLeeway), now)
+		a.sessions.removeSession(sessionID)
+	}
 	cookies := a.s.cookie.sessionDeletions(secure, rc.sessionNames)
 	for _, name := range rc.pkceNames {
 		cookies = append(cookies, a.s.cookie.pkceDeletion(name, secure))
@@ -212,52 +241,123 @@ func (a *authKit) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, location, cookies)
 }
 
-// sessionIDForSignOut reads sid from the verified session, or failing that
+// sessionForSignOut reads sid from the verified session, or failing that
 // from the cookie's token unverified, as authkit-nextjs does: signing out
-// an expired session must still end it at WorkOS.
-func (a *authKit) sessionIDForSignOut(r *http.Request, rc *requestCookies) (sessionID, userID string) {
+// an expired session must still end it at WorkOS. (The seal is
+// authenticated, so its token is the session's own.) lifetime is how long
+// the session's tokens live, for the revocation.
+func (a *authKit) sessionForSignOut(r *http.Request, rc *requestCookies) (sessionID, userID string, lifetime time.Duration) {
 	if rc.session == "" {
-		return "", ""
+		return "", "", 0
 	}
 	sess, err := openSession(a, rc.session, a.now())
 	if err != nil {
-		return "", ""
+		return "", "", 0
 	}
-	if claims, err := verifyToken(r.Context(), a.verifier, sess.accessToken); err == nil {
-		return claims.SessionID, sess.userID
+	claims, err := verifyToken(r.Context(), a.verifier, sess.accessToken)
+	if err != nil {
+		p, err := parseToken(sess.accessToken)
+		if err != nil {
+			return "", sess.userID, 0
+		}
+		claims = &p.claims
 	}
-	if p, err := parseToken(sess.accessToken); err == nil {
-		return p.claims.SessionID, sess.userID
+	lifetime = maxCacheLifetime
+	if claims.ExpiresAt != nil && claims.IssuedAt != nil && *claims.ExpiresAt > *claims.IssuedAt {
+		lifetime = time.Duration(*claims.ExpiresAt-*claims.IssuedAt) * time.Second
 	}
-	return "", sess.userID
+	return claims.SessionID, sess.userID, lifetime
+}
+
+// fromAnotherSite reports whether a browser sent the request from another
+// site: its Sec-Fetch-Site, or an Origin that is not this one. A client that
+// sends neither (curl, an old browser) is not refused.
+func fromAnotherSite(r *http.Request, ext external) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site == "cross-site" || site == "same-site" {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	return origin != "" && origin != ext.origin
+}
+
+// readForm returns the query's values with, for a POSTed urlencoded form,
+// the body's on top (as Request.FormValue ranks them), reading at most
+// maxFormBytes and never a multipart body. status is non-zero when the body
+// is refused.
+func readForm(r *http.Request) (url.Values, int) {
+	values := r.URL.Query()
+	if r.Method != http.MethodPost || r.Body == nil {
+		return values, 0
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType == "multipart/form-data" {
+		return nil, http.StatusUnsupportedMediaType
+	}
+	if mediaType != "application/x-www-form-urlencoded" {
+		return values, 0
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
+	if err != nil {
+		return nil, http.StatusBadRequest
+	}
+	if len(body) > maxFormBytes {
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	posted, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, http.StatusBadRequest
+	}
+	for k, v := range posted {
+		values[k] = v
+	}
+	return values, 0
 }
 
 // handleSwitchOrganization refreshes the session into another organization
-// (E.13). A signed-out user signs in straight into it.
+// (E.13). A signed-out user signs in straight into it. A request from
+// another site is refused: a link or form elsewhere must not move a user
+// into another organization.
 func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		writeProblem(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Switch organizations with GET or POST.", nil)
 		return
 	}
-	organizationID := r.FormValue("organizationId")
+	ext := externalOf(a, r)
+	if fromAnotherSite(r, ext) {
+		writeProblem(w, r, http.StatusForbidden, "cross_site_request", "Switching organizations must start on this site.", nil)
+		return
+	}
+	form, status := readForm(r)
+	if status != 0 {
+		writeProblem(w, r, status, "bad_form", "The form could not be read.", nil)
+		return
+	}
+	organizationID := form.Get("organizationId")
 	if organizationID == "" {
 		writeProblem(w, r, http.StatusBadRequest, "missing_organization_id", "The organizationId parameter is required.", nil)
 		return
 	}
-	returnTo := safeReturnPath(r.FormValue("returnTo"), "/")
-	rc := readCookies(r, a.s.cookie.name)
-	ext := externalOf(a, r)
+	returnTo := safeReturnPath(form.Get("returnTo"), "/")
+	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
 	res := authenticate(a, r, &rc, ext)
-	if !res.signedIn || res.bearer {
+	if res.principal == nil || res.principal.kind != signedInBySession {
 		a.startSignIn(w, r, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
 		return
 	}
-	key := refreshKey(a.s.apiBaseURL, a.s.clientID, res.session.refreshToken, organizationID)
-	resp, _, err := sharedRefreshes.do(r.Context(), key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
-		return a.workos.authenticateWithRefreshToken(ctx, res.session.refreshToken, organizationID)
-	})
+	// The cache keeps no session, and a session from a refresh lacks the
+	// foreign keys of the cookie it replaces: read the cookie afresh.
+	previous, err := openSession(a, res.sealed, a.now())
 	if err != nil {
+		writeProblem(w, r, http.StatusBadGateway, "invalid_session", "Could not switch organizations.", res.setCookies)
+		return
+	}
+	key := refreshKey(a.s.apiBaseURL, a.s.clientID, previous.refreshToken, organizationID)
+	out := sharedRefreshes.do(r.Context(), key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
+		return a.workos.authenticateWithRefreshToken(ctx, previous.refreshToken, organizationID)
+	})
+	if err := out.err; err != nil {
 		we, _ := err.(*workosError)
 		a.log.event("organization_switch_failed", "organization_id", organizationID, "reason", err.Error())
 		switch {
@@ -272,17 +372,12 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		}
 		return
 	}
-	// The cookies of any refresh authenticate did are superseded. The cache
-	// keeps sessions without their foreign keys, so read those afresh.
+	// The cookies of any refresh authenticate did are superseded.
 	res.setCookies = nil
-	previous := res.session
-	if full, err := openSession(a, res.sealed, a.now()); err == nil {
-		previous = full
-	}
-	if err := a.adoptRefresh(&rc, a.secureCookies(ext), previous, resp, res, false); err != nil {
+	if err := adoptRefresh(a, &rc, a.secureCookies(ext), previous, out.resp, res, false); err != nil {
 		writeProblem(w, r, http.StatusBadGateway, "invalid_workos_response", "Could not switch organizations.", nil)
 		return
 	}
-	a.log.event("organization_switched", "organization_id", organizationID, "user_id", res.session.userID)
+	a.log.event("organization_switched", "organization_id", organizationID, "user_id", previous.userID)
 	redirect(w, r, ext.origin+returnTo, res.setCookies)
 }

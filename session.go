@@ -32,6 +32,8 @@ type session struct {
 	refreshToken      string
 	userID            string
 	userEmail         string
+	firstName         string
+	lastName          string
 	impersonatorEmail string
 	payload           []byte // the JSON as unsealed; nil for a new session
 	fields            map[string]json.RawMessage
@@ -51,8 +53,10 @@ type sessionPayload struct {
 // sessionUser and sessionImpersonator pick the fields the proxy needs out of
 // the camelCase user object authkit-nextjs seals.
 type sessionUser struct {
-	ID    string `json:"id"`
-	Email string `json:"email"`
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName"`
 }
 
 type sessionImpersonator struct {
@@ -70,7 +74,7 @@ func decodeSession(plaintext []byte) (*session, error) {
 	}
 	s := &session{accessToken: p.AccessToken, refreshToken: p.RefreshToken, payload: plaintext}
 	if p.User != nil {
-		s.userID, s.userEmail = p.User.ID, p.User.Email
+		s.userID, s.userEmail, s.firstName, s.lastName = p.User.ID, p.User.Email, p.User.FirstName, p.User.LastName
 	}
 	if p.Impersonator != nil {
 		s.impersonatorEmail = p.Impersonator.Email

@@ -1,9 +1,8 @@
 package authkit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"sort"
+	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,163 +10,290 @@ import (
 
 const (
 	// maxCachedSessions and maxCachedBytes bound the verified-session
-	// cache, by count and by the bytes of the cookies and headers it holds
-	// (a session with large user metadata is a 9 KB cookie).
-	maxCachedSessions = 10000
-	maxCachedBytes    = 32 << 20
+	// cache: 100 000 active sessions of an ordinary size (about 700 bytes
+	// each, see TestSessionCacheCostIsHonest) fit well inside both.
+	maxCachedSessions = 150000
+	maxCachedBytes    = 128 << 20
 	// maxCacheLifetime makes even a token without exp be verified again
 	// now and then, so a key WorkOS retires stops being trusted.
 	maxCacheLifetime = jwksMaxAge
-	// cachePruneEvery is how many inserts pass, at least, between sweeps
-	// of expired entries, so memory follows the sessions in use, not the
-	// bounds. A sweep visits every entry with an interpreted callback (a
-	// few µs each), so a larger cache sweeps after a quarter of its size:
-	// the sweep's cost per insert stays a few entries.
-	cachePruneEvery = 256
-	// cacheEntryOverhead approximates what an entry holds beside its
-	// cookie and header values: claims, session, map slot.
-	cacheEntryOverhead = 1024
+	// cacheSweepSteps is how many slots each insert advances the clock
+	// hand looking for expired entries, so memory follows the sessions in
+	// use; cacheEvictSteps bounds the search for a victim when the cache is
+	// full. Both keep an insert's maintenance constant, whatever the size.
+	cacheSweepSteps = 2
+	cacheEvictSteps = 64
+	// cacheTailLength is how much of a credential's end an entry keeps to
+	// tell a hash collision from the credential itself. A seal ends with its
+	// HMAC and a JWT with its signature, which no one can produce without the
+	// credential.
+	cacheTailLength = 43
+	// cacheEntryOverhead is what an entry holds beside its principal: the
+	// entry, its tail, its sync.Map node and ring slot (measured, see
+	// TestSessionCacheCostIsHonest).
+	cacheEntryOverhead = 240
 )
 
-// cachedSession is a session whose cookie was unsealed and whose token was
-// verified and not yet expiring.
-type cachedSession struct {
-	namespace  string
-	sealed     string
-	validUntil time.Time
-	cost       int64 // approximate bytes held
-	// result is what a request with this cookie learns, shared read-only
-	// by every such request; its session keeps no payload, as the cache never
-	// rewrites a cookie.
-	result *authResult
+// cacheEntry is one verified credential: a session cookie, a bearer token
+// or an API key. A nil principal caches a refusal of an authentic
+// credential (an API key WorkOS does not know, a token of another issuer),
+// so repeating it costs no verification.
+type cacheEntry struct {
+	key       uint64
+	namespace uint32
+	tail      string
+	expires   int64 // Unix nanoseconds
+	principal *principal
+	// referenced is set by lookups and cleared by the clock hand: an entry
+	// in use survives one more turn of the hand.
+	referenced int32
+	slot       int
+	cost       int64
+	// nextOfSession chains the entries of one WorkOS session, so a
+	// sign-out drops every cookie of it at once.
+	nextOfSession *cacheEntry
 }
 
-// sessionCache remembers verified sessions by cookie value, so a signed-in
-// request costs a map lookup instead of PBKDF2, AES and RSA (about
-// 120 µs under the interpreter). It is shared by every middleware instance
-// of the plugin; the namespace keeps instances with different passwords or
-// WorkOS clients apart. Entries stop at the token's refresh point, so the
-// refresh path never sees a cached session.
+// sessionCache remembers verified credentials, so a signed-in request
+// costs a hash and a map lookup instead of PBKDF2, AES and RSA (about
+// 400 µs under the interpreter). It is shared by every middleware instance
+// of the plugin, each in its own namespace, so instances with different
+// passwords, WorkOS clients or decisions never see each other's entries.
+//
+// Lookups are lock-free (sync.Map). Inserts take the lock and do a bounded
+// amount of maintenance: eviction is CLOCK (second chance) over a ring of
+// slots, so neither a full cache nor expired entries ever cost a scan.
 type sessionCache struct {
-	entries  sync.Map // sealed cookie → *cachedSession; one call per lookup
-	size     atomic.Int64
-	bytes    atomic.Int64
-	inserts  atomic.Int64 // since the last sweep
-	max      int64
-	maxBytes int64
-	evictMu  sync.Mutex
+	entries sync.Map // key → *cacheEntry
+
+	mu        sync.Mutex
+	ring      []*cacheEntry
+	free      []int // ring slots without an entry
+	hand      int
+	count     int
+	bytes     int64
+	bySession map[string]*cacheEntry
+	inserts   int64 // since the last stats event
+	evictions int64
+	expired   int64
+
+	maxEntries int
+	maxBytes   int64
 }
 
-func newSessionCache(max int) *sessionCache {
-	return &sessionCache{max: int64(max), maxBytes: maxCachedBytes}
+func newSessionCache(maxEntries int, maxBytes int64) *sessionCache {
+	return &sessionCache{maxEntries: maxEntries, maxBytes: maxBytes, bySession: map[string]*cacheEntry{}}
 }
 
-var sharedSessions = newSessionCache(maxCachedSessions)
+var sharedSessions = newSessionCache(maxCachedSessions, maxCachedBytes)
 
-// cacheNamespace identifies what a cached verification depends on: the
-// WorkOS client (its JWKS) and the cookie passwords.
-func cacheNamespace(s *settings) string {
-	ids := make([]string, 0, len(s.keyring.passwords))
-	for id := range s.keyring.passwords {
-		ids = append(ids, id)
+// cacheNamespace is what an instance's entries are keyed with: a hash seed
+// of its own, and an id that entries carry so a collision across
+// namespaces is never taken for a hit.
+type cacheNamespace struct {
+	id   uint32
+	seed maphash.Seed
+}
+
+// cacheNamespaces gives every distinct configuration (by what a cached
+// decision depends on) one namespace for the life of the process, so a
+// configuration reload keeps its entries.
+var cacheNamespaces = struct {
+	sync.Mutex
+	byName map[string]*cacheNamespace
+}{byName: map[string]*cacheNamespace{}}
+
+func namespaceFor(name string) *cacheNamespace {
+	cacheNamespaces.Lock()
+	defer cacheNamespaces.Unlock()
+	ns := cacheNamespaces.byName[name]
+	if ns == nil {
+		ns = &cacheNamespace{id: uint32(len(cacheNamespaces.byName) + 1), seed: maphash.MakeSeed()}
+		cacheNamespaces.byName[name] = ns
 	}
-	sort.Strings(ids)
-	h := sha256.New()
-	h.Write([]byte(s.apiBaseURL + "\x00" + s.clientID))
-	for _, id := range ids {
-		h.Write([]byte("\x00" + id + "\x00"))
-		h.Write(s.keyring.passwords[id])
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return ns
 }
 
-// lookupSession returns the verified session cached for a cookie value (or
-// bearer token), or nil. The whole value is the key: sync.Map hashes and
-// compares it in compiled code. It is a plain function because the
-// signed-in fast path calls it, where a method call costs several times as
-// much under the interpreter.
-func lookupSession(c *sessionCache, namespace, sealed string, now time.Time) *cachedSession {
-	v, _ := c.entries.Load(sealed)
-	e, _ := v.(*cachedSession)
-	if e == nil || e.namespace != namespace || !now.Before(e.validUntil) {
+// lookupCached returns the live entry for a credential, or nil. It runs on
+// every signed-in request, so it is a plain function (a method costs
+// several times as much under the interpreter) and hashes the credential
+// in compiled code.
+func lookupCached(c *sessionCache, ns *cacheNamespace, credential string, now int64) *cacheEntry {
+	v, _ := c.entries.Load(maphash.String(ns.seed, credential))
+	e, _ := v.(*cacheEntry)
+	if e == nil || e.namespace != ns.id || now >= e.expires || len(credential) < len(e.tail) ||
+		credential[len(credential)-len(e.tail):] != e.tail {
 		return nil
+	}
+	if atomic.LoadInt32(&e.referenced) == 0 {
+		atomic.StoreInt32(&e.referenced, 1)
 	}
 	return e
 }
 
-// putSession caches a verified session until validUntil, capped by maxCacheLifetime.
-func putSession(c *sessionCache, namespace, sealed string, sess *session, claims *tokenClaims, identity []headerField, validUntil, now time.Time) {
-	if limit := now.Add(maxCacheLifetime); validUntil.After(limit) {
-		validUntil = limit
+// storeCached caches a credential's principal (nil: a refusal) until
+// expires, capped by maxCacheLifetime. A plain function: every cache miss
+// runs it.
+func storeCached(c *sessionCache, ns *cacheNamespace, credential string, p *principal, expires, now time.Time) {
+	if limit := now.Add(maxCacheLifetime); expires.After(limit) {
+		expires = limit
 	}
-	if !now.Before(validUntil) || c.max == 0 {
+	if !now.Before(expires) || c.maxEntries == 0 {
 		return
 	}
-	// A nil session caches a bearer token's verification: sealed is then
-	// the token, and namespace keeps it apart from cookies.
-	result := &authResult{signedIn: true, bearer: sess == nil, claims: claims, identity: identity}
-	if sess != nil {
-		stripped := *sess
-		stripped.payload = nil // two statements: yaegi cannot lay out
-		stripped.fields = nil  // the frame of "a, b = nil, nil"
-		result.session, result.sealed = &stripped, sealed
+	tail := credential
+	if len(tail) > cacheTailLength {
+		tail = tail[len(tail)-cacheTailLength:]
 	}
-	cost := int64(len(sealed) + cacheEntryOverhead)
-	for _, f := range identity {
-		cost += int64(len(f.name) + len(f.value[0]))
+	e := &cacheEntry{
+		key:       maphash.String(ns.seed, credential),
+		namespace: ns.id,
+		// A copy: the credential is a slice of the request's Cookie or
+		// Authorization header, which must not stay in memory with it.
+		tail:    strings.Clone(tail),
+		expires: expires.UnixNano(),
+		cost:    cacheEntryOverhead,
 	}
-	e := &cachedSession{namespace: namespace, sealed: sealed, validUntil: validUntil, cost: cost, result: result}
-	old, replaced := c.entries.Swap(sealed, e)
-	c.bytes.Add(cost)
-	if replaced {
-		c.bytes.Add(-old.(*cachedSession).cost)
+	if p != nil {
+		e.principal = p
+		e.cost += int64(principalCost(p))
+	}
+	c.mu.Lock()
+	c.insertLocked(e, now.UnixNano())
+	c.mu.Unlock()
+}
+
+// insertLocked places e in the map and the ring, replacing any entry under
+// the same key, then keeps the bounds.
+func (c *sessionCache) insertLocked(e *cacheEntry, now int64) {
+	c.inserts++
+	if v, ok := c.entries.Load(e.key); ok {
+		c.removeLocked(v.(*cacheEntry))
+	}
+	c.sweepLocked(now)
+	for c.count >= c.maxEntries || c.bytes+e.cost > c.maxBytes {
+		if !c.evictLocked(now) {
+			break
+		}
+	}
+	if len(c.free) > 0 {
+		e.slot = c.free[len(c.free)-1]
+		c.free = c.free[:len(c.free)-1]
+		c.ring[e.slot] = e
 	} else {
-		c.size.Add(1)
+		e.slot = len(c.ring)
+		c.ring = append(c.ring, e)
 	}
-	sweepAfter := c.size.Load() / 4
-	if sweepAfter < cachePruneEvery {
-		sweepAfter = cachePruneEvery
-	}
-	if c.size.Load() > c.max || c.bytes.Load() > c.maxBytes || c.inserts.Add(1) >= sweepAfter {
-		c.evict(now, sealed)
-	}
-}
-
-// remove forgets a cookie value (sign-out).
-func (c *sessionCache) remove(sealed string) {
-	c.drop(sealed)
-}
-
-// evict drops expired entries; then, while over a bound, arbitrary ones but
-// keep (map order is random) until a sixteenth of the room is free, so
-// eviction does not run again on the next insert.
-func (c *sessionCache) evict(now time.Time, keep string) {
-	c.evictMu.Lock()
-	defer c.evictMu.Unlock()
-	c.inserts.Store(0)
-	c.entries.Range(func(key, value any) bool {
-		if !now.Before(value.(*cachedSession).validUntil) {
-			c.drop(key)
+	c.count++
+	c.bytes += e.cost
+	c.entries.Store(e.key, e)
+	if e.principal != nil && e.principal.kind == signedInBySession {
+		if sid := e.principal.fields[fieldSessionID]; sid != "" {
+			e.nextOfSession = c.bySession[sid]
+			c.bySession[sid] = e
 		}
-		return true
-	})
-	targetSize, targetBytes := c.max-c.max/16, c.maxBytes-c.maxBytes/16
-	c.entries.Range(func(key, value any) bool {
-		if c.size.Load() <= targetSize && c.bytes.Load() <= targetBytes {
-			return false
-		}
-		if key.(string) != keep {
-			c.drop(key)
-		}
-		return true
-	})
-}
-
-func (c *sessionCache) drop(key any) {
-	if old, ok := c.entries.LoadAndDelete(key); ok {
-		c.size.Add(-1)
-		c.bytes.Add(-old.(*cachedSession).cost)
 	}
 }
 
-func (c *sessionCache) len() int { return int(c.size.Load()) }
+// sweepLocked advances the hand a few slots, dropping expired entries.
+func (c *sessionCache) sweepLocked(now int64) {
+	for i := 0; i < cacheSweepSteps && len(c.ring) > 0; i++ {
+		c.hand = (c.hand + 1) % len(c.ring)
+		if e := c.ring[c.hand]; e != nil && now >= e.expires {
+			c.removeLocked(e)
+			c.expired++
+		}
+	}
+}
+
+// evictLocked frees one slot: the first expired or unreferenced entry the
+// hand finds within cacheEvictSteps, clearing references on the way, or
+// else the entry under the hand. It reports false when the cache is empty.
+func (c *sessionCache) evictLocked(now int64) bool {
+	if c.count == 0 {
+		return false
+	}
+	for i := 0; i < cacheEvictSteps; i++ {
+		c.hand = (c.hand + 1) % len(c.ring)
+		e := c.ring[c.hand]
+		if e == nil {
+			continue
+		}
+		if now >= e.expires || atomic.LoadInt32(&e.referenced) == 0 {
+			c.removeLocked(e)
+			c.evictions++
+			return true
+		}
+		atomic.StoreInt32(&e.referenced, 0)
+	}
+	for c.ring[c.hand] == nil {
+		c.hand = (c.hand + 1) % len(c.ring)
+	}
+	c.removeLocked(c.ring[c.hand])
+	c.evictions++
+	return true
+}
+
+// removeLocked takes e out of the map, the ring and the session chain.
+func (c *sessionCache) removeLocked(e *cacheEntry) {
+	if c.ring[e.slot] != e {
+		return // already removed
+	}
+	c.entries.CompareAndDelete(e.key, e)
+	c.ring[e.slot] = nil
+	c.free = append(c.free, e.slot)
+	c.count--
+	c.bytes -= e.cost
+	if e.principal == nil {
+		return
+	}
+	sid := e.principal.fields[fieldSessionID]
+	first := c.bySession[sid]
+	if first == e {
+		if e.nextOfSession == nil {
+			delete(c.bySession, sid)
+		} else {
+			c.bySession[sid] = e.nextOfSession
+		}
+		return
+	}
+	for x := first; x != nil; x = x.nextOfSession {
+		if x.nextOfSession == e {
+			x.nextOfSession = e.nextOfSession
+			return
+		}
+	}
+}
+
+// removeSession drops every cached cookie of a WorkOS session (sign-out).
+func (c *sessionCache) removeSession(sessionID string) {
+	if sessionID == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.bySession[sessionID]; e != nil; e = c.bySession[sessionID] {
+		c.removeLocked(e)
+	}
+}
+
+// cacheStats is a snapshot of the cache for the session_cache event.
+type cacheStats struct {
+	entries, inserts, evictions, expired int64
+	bytes                                int64
+}
+
+// takeStats returns the counters and restarts the ones that count events.
+func (c *sessionCache) takeStats() cacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := cacheStats{entries: int64(c.count), bytes: c.bytes, inserts: c.inserts, evictions: c.evictions, expired: c.expired}
+	c.inserts, c.evictions, c.expired = 0, 0, 0
+	return s
+}
+
+func (c *sessionCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count
+}

@@ -1,10 +1,12 @@
 package authkit
 
 import (
+	"hash/maphash"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ func brokenVerifier() *tokenVerifier {
 
 func TestSignedInRequestsAreServedFromTheCache(t *testing.T) {
 	env := newTestEnv(t, nil)
-	env.ak.sessions = newSessionCache(16)
+	env.ak.sessions = newSessionCache(16, maxCachedBytes)
 	sealed, _ := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, 0)
 	env.do(document("/page", "wos-session="+sealed))
 	if env.ak.sessions.len() != 1 {
@@ -45,7 +47,7 @@ func TestSignedInRequestsAreServedFromTheCache(t *testing.T) {
 
 func TestCachedSessionEndsAtTheRefreshPoint(t *testing.T) {
 	env := newTestEnv(t, nil)
-	env.ak.sessions = newSessionCache(16)
+	env.ak.sessions = newSessionCache(16, maxCachedBytes)
 	sealed, _ := env.session(fakeworkos.UserBob, "", 40*time.Second) // refresh point: exp - 30 s
 	env.do(document("/page", "wos-session="+sealed))
 	if env.ak.sessions.len() != 1 || env.fake.RefreshCalls() != 0 {
@@ -60,7 +62,7 @@ func TestCachedSessionEndsAtTheRefreshPoint(t *testing.T) {
 
 func TestSignOutForgetsTheCachedSession(t *testing.T) {
 	env := newTestEnv(t, nil)
-	env.ak.sessions = newSessionCache(16)
+	env.ak.sessions = newSessionCache(16, maxCachedBytes)
 	sealed, _ := env.session(fakeworkos.UserBob, "", 0)
 	env.do(document("/page", "wos-session="+sealed))
 	env.do(document("/auth/sign-out", "wos-session="+sealed))
@@ -69,39 +71,185 @@ func TestSignOutForgetsTheCachedSession(t *testing.T) {
 	}
 }
 
+// testPrincipal is a session principal of an ordinary size.
+func testPrincipal(i int) *principal {
+	p := &principal{kind: signedInBySession}
+	p.fields[fieldUserID] = "user_01HZA1CEADM1N" + strconv.Itoa(100000000+i)
+	p.fields[fieldUserEmail] = "user" + strconv.Itoa(i) + "@example.com"
+	p.fields[fieldSessionID] = "session_01HZSESSI0N" + strconv.Itoa(100000000+i)
+	p.fields[fieldOrganizationID] = "org_01HZACMEC0RP00000000000000"
+	p.fields[fieldRole] = "member"
+	p.fields[fieldRoles] = "member"
+	p.fields[fieldPermissions] = "posts:read,posts:write"
+	return p
+}
+
+// testSeal looks like a session cookie's value: what makes entries apart
+// is its end, as in a seal.
+func testSeal(i int) string {
+	return "Fe26.2*1*" + strings.Repeat("s", 2800) + "*" + strconv.Itoa(1000000000+i) + strings.Repeat("m", 33) + "~2"
+}
+
+func testNamespace(t testing.TB) *cacheNamespace {
+	return namespaceFor(t.Name())
+}
+
 func TestSessionCacheIsBounded(t *testing.T) {
-	c := newSessionCache(64)
+	c := newSessionCache(64, maxCachedBytes)
+	ns := testNamespace(t)
 	now := time.Now()
-	claims := &tokenClaims{Subject: "u"}
 	for i := 0; i < 1000; i++ {
-		putSession(c, "ns", "cookie-"+strconv.Itoa(i), &session{userID: "u"}, claims, nil, now.Add(time.Minute), now)
+		storeCached(c, ns, testSeal(i), testPrincipal(i), now.Add(time.Minute), now)
 		if c.len() > 64 {
 			t.Fatalf("%d entries after %d inserts, bound 64", c.len(), i+1)
 		}
 	}
-	if lookupSession(c, "ns", "cookie-999", now) == nil {
+	if lookupCached(c, ns, testSeal(999), now.UnixNano()) == nil {
 		t.Fatal("the newest entry was evicted")
 	}
 }
 
-func TestSessionCacheKeepsNamespacesApart(t *testing.T) {
-	c := newSessionCache(4)
+func TestSessionCacheIsBoundedInBytes(t *testing.T) {
+	c := newSessionCache(1000, 64<<10)
+	ns := testNamespace(t)
 	now := time.Now()
-	putSession(c, "a", "cookie", &session{userID: "u"}, &tokenClaims{}, nil, now.Add(time.Minute), now)
+	big := testPrincipal(0)
+	big.fields[fieldPermissions] = strings.Repeat("p", 9000) // a principal with a huge claim
+	for i := 0; i < 100; i++ {
+		storeCached(c, ns, testSeal(i), big, now.Add(time.Minute), now)
+		if c.bytes > c.maxBytes {
+			t.Fatalf("%d bytes after %d inserts, bound %d", c.bytes, i+1, c.maxBytes)
+		}
+	}
+	if c.len() == 0 || c.len() > 7 {
+		t.Fatalf("%d entries of 10 KB within 64 KB", c.len())
+	}
+}
+
+func TestSessionCacheKeepsNamespacesApart(t *testing.T) {
+	c := newSessionCache(4, maxCachedBytes)
+	a, b := namespaceFor(t.Name()+"/a"), namespaceFor(t.Name()+"/b")
+	now := time.Now()
+	storeCached(c, a, testSeal(1), testPrincipal(1), now.Add(time.Minute), now)
 	tests := []struct {
-		name, namespace, cookie string
-		at                      time.Time
-		hit                     bool
+		name   string
+		ns     *cacheNamespace
+		cookie string
+		at     time.Time
+		hit    bool
 	}{
-		{"same namespace and cookie", "a", "cookie", now, true},
-		{"other namespace", "b", "cookie", now, false},
-		{"other cookie", "a", "cookie2", now, false},
-		{"after validUntil", "a", "cookie", now.Add(time.Minute), false},
+		{"same namespace and cookie", a, testSeal(1), now, true},
+		{"other namespace", b, testSeal(1), now, false},
+		{"other cookie", a, testSeal(2), now, false},
+		{"at the end of its time", a, testSeal(1), now.Add(time.Minute), false},
 	}
 	for _, tt := range tests {
-		if hit := lookupSession(c, tt.namespace, tt.cookie, tt.at) != nil; hit != tt.hit {
+		if hit := lookupCached(c, tt.ns, tt.cookie, tt.at.UnixNano()) != nil; hit != tt.hit {
 			t.Errorf("%s: hit %v, want %v", tt.name, hit, tt.hit)
 		}
+	}
+}
+
+// TestSessionCacheHashCollisionIsNotAHit files an entry under another
+// credential's key, as a collision of the 64-bit hash would: the
+// credential's end, which the entry keeps, tells them apart.
+func TestSessionCacheHashCollisionIsNotAHit(t *testing.T) {
+	c := newSessionCache(4, maxCachedBytes)
+	ns := testNamespace(t)
+	now := time.Now()
+	storeCached(c, ns, testSeal(1), testPrincipal(1), now.Add(time.Minute), now)
+	v, _ := c.entries.Load(maphash.String(ns.seed, testSeal(1)))
+	c.entries.Store(maphash.String(ns.seed, testSeal(2)), v)
+	if lookupCached(c, ns, testSeal(2), now.UnixNano()) != nil {
+		t.Fatal("a credential whose hash collides was taken for the cached one")
+	}
+}
+
+func TestSessionCacheSweepsExpiredEntries(t *testing.T) {
+	c := newSessionCache(100000, maxCachedBytes)
+	ns := testNamespace(t)
+	now := time.Now()
+	const n = 1000
+	for i := 0; i < n; i++ {
+		storeCached(c, ns, testSeal(i), testPrincipal(i), now.Add(time.Second), now)
+	}
+	later := now.Add(time.Minute)
+	// The hand moves cacheSweepSteps slots per insert: one turn of the
+	// ring reclaims every expired entry.
+	for i := 0; i < n/cacheSweepSteps+1; i++ {
+		storeCached(c, ns, testSeal(n+i), testPrincipal(n+i), later.Add(time.Hour), later)
+	}
+	if got, want := c.len(), n/cacheSweepSteps+1; got != want {
+		t.Fatalf("%d entries after one turn of the hand; want only the %d live ones", got, want)
+	}
+}
+
+// TestSessionCacheGivesReferencedEntriesASecondChance fills the cache,
+// uses one entry, and inserts more: CLOCK evicts the unused ones first.
+func TestSessionCacheGivesReferencedEntriesASecondChance(t *testing.T) {
+	c := newSessionCache(32, maxCachedBytes)
+	ns := testNamespace(t)
+	now := time.Now()
+	for i := 0; i < 32; i++ {
+		storeCached(c, ns, testSeal(i), testPrincipal(i), now.Add(time.Hour), now)
+	}
+	for i := 0; i < 32; i++ { // a first turn clears every reference
+		storeCached(c, ns, testSeal(100+i), testPrincipal(100+i), now.Add(time.Hour), now)
+	}
+	hot := testSeal(100)
+	for i := 0; i < 31; i++ {
+		if lookupCached(c, ns, hot, now.UnixNano()) == nil {
+			t.Fatalf("the hot entry was evicted after %d inserts", i)
+		}
+		storeCached(c, ns, testSeal(200+i), testPrincipal(200+i), now.Add(time.Hour), now)
+	}
+}
+
+// TestSessionCacheInsertWorkIsBounded fills the cache with entries that are
+// all in use: an insert still finds its slot within cacheEvictSteps
+// visits, whatever the size of the cache.
+func TestSessionCacheInsertWorkIsBounded(t *testing.T) {
+	c := newSessionCache(4096, maxCachedBytes)
+	ns := testNamespace(t)
+	now := time.Now()
+	for i := 0; i < 4096; i++ {
+		storeCached(c, ns, testSeal(i), testPrincipal(i), now.Add(time.Hour), now)
+	}
+	for i := 0; i < 4096; i++ {
+		lookupCached(c, ns, testSeal(i), now.UnixNano())
+	}
+	storeCached(c, ns, testSeal(5000), testPrincipal(5000), now.Add(time.Hour), now)
+	cleared := 0
+	for _, e := range c.ring {
+		if e != nil && atomic.LoadInt32(&e.referenced) == 0 {
+			cleared++
+		}
+	}
+	if cleared > cacheEvictSteps+1 {
+		t.Fatalf("one insert visited %d entries; the bound is %d", cleared, cacheEvictSteps)
+	}
+	if c.len() != 4096 {
+		t.Fatalf("%d entries, want the bound 4096", c.len())
+	}
+}
+
+func TestSessionCacheRemovesEverySessionCookie(t *testing.T) {
+	c := newSessionCache(16, maxCachedBytes)
+	ns := testNamespace(t)
+	now := time.Now()
+	p := testPrincipal(7)
+	for i := 0; i < 3; i++ { // one session, three cookies (refreshes, a switch)
+		storeCached(c, ns, testSeal(i), p, now.Add(time.Minute), now)
+	}
+	storeCached(c, ns, testSeal(9), testPrincipal(9), now.Add(time.Minute), now)
+	c.removeSession(p.fields[fieldSessionID])
+	for i := 0; i < 3; i++ {
+		if lookupCached(c, ns, testSeal(i), now.UnixNano()) != nil {
+			t.Errorf("cookie %d of the signed-out session is still cached", i)
+		}
+	}
+	if lookupCached(c, ns, testSeal(9), now.UnixNano()) == nil || c.len() != 1 {
+		t.Errorf("another session's entry went too (%d left)", c.len())
 	}
 }
 
@@ -125,7 +273,7 @@ func BenchmarkSignedInRequest(b *testing.B) {
 		mode := mode
 		b.Run(mode.name, func(b *testing.B) {
 			env := newTestEnv(b, nil)
-			env.ak.sessions = newSessionCache(mode.cache)
+			env.ak.sessions = newSessionCache(mode.cache, maxCachedBytes)
 			env.ak.next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 			var handler http.Handler = env.ak
 			if mode.name == "baseline" {
@@ -150,52 +298,3 @@ func BenchmarkSignedInRequest(b *testing.B) {
 	}
 }
 
-func TestSessionCacheIsBoundedInBytes(t *testing.T) {
-	c := newSessionCache(1000)
-	c.maxBytes = 64 << 10
-	now := time.Now()
-	big := strings.Repeat("s", 9000) // a session with large user metadata
-	for i := 0; i < 100; i++ {
-		putSession(c, "ns", big+strconv.Itoa(i), &session{userID: "u"}, &tokenClaims{}, nil, now.Add(time.Minute), now)
-		if c.bytes.Load() > c.maxBytes {
-			t.Fatalf("%d bytes after %d inserts, bound %d", c.bytes.Load(), i+1, c.maxBytes)
-		}
-	}
-	if c.len() == 0 || c.len() > 8 {
-		t.Fatalf("%d entries of 10 KB within 64 KB", c.len())
-	}
-}
-
-func TestSessionCacheSweepsExpiredEntries(t *testing.T) {
-	c := newSessionCache(100000)
-	now := time.Now()
-	for i := 0; i < cachePruneEvery-1; i++ {
-		putSession(c, "ns", "old-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, now.Add(time.Second), now)
-	}
-	later := now.Add(time.Minute)
-	putSession(c, "ns", "new", &session{}, &tokenClaims{}, nil, later.Add(time.Minute), later)
-	if c.len() != 1 || c.bytes.Load() != lookupSession(c, "ns", "new", later).cost {
-		t.Fatalf("%d entries, %d bytes after the sweep; want only the live one", c.len(), c.bytes.Load())
-	}
-}
-
-func TestSessionCacheSweepsAfterAQuarterOfItsSize(t *testing.T) {
-	c := newSessionCache(100000)
-	now := time.Now()
-	later := now.Add(time.Minute)
-	for i := 0; i < 4096; i++ {
-		putSession(c, "ns", "live-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, later.Add(time.Hour), now)
-	}
-	c.evict(now, "") // start counting inserts from a sweep
-	putSession(c, "ns", "short", &session{}, &tokenClaims{}, nil, now.Add(time.Second), now)
-	present := func() bool { return lookupSession(c, "ns", "short", now) != nil }
-	for i := 0; i < 2000; i++ {
-		putSession(c, "ns", "new-"+strconv.Itoa(i), &session{}, &tokenClaims{}, nil, later.Add(time.Hour), later)
-		if i == cachePruneEvery && !present() {
-			t.Fatalf("the expired entry was swept within %d inserts into a cache of 4096", cachePruneEvery)
-		}
-	}
-	if present() {
-		t.Fatal("the expired entry outlived 2000 inserts into a cache of 4096")
-	}
-}

@@ -7,95 +7,13 @@ import (
 	"strings"
 )
 
+// What the browser receives: the cache headers and cookies the plugin adds
+// to upstream responses (authkit's allowlist: Set-Cookie, Cache-Control,
+// Vary), and the plugin's own answers: redirects to AuthKit, 401, 403 and
+// error pages.
+
 // noStore is authkit-nextjs's cache prevention value (E.7).
 const noStore = "private, no-cache, no-store, must-revalidate, max-age=0"
-
-// headerField is one upstream header, ready to assign. Value slices are
-// built once per verified session and shared by the requests that reuse it;
-// net/http and Traefik's forwarder only read or replace header values.
-type headerField struct {
-	name  string
-	value []string
-}
-
-var (
-	headerTrue    = []string{"true"}
-	headerNoStore = []string{noStore}
-	headerCookie  = []string{"Cookie"}
-)
-
-// identityHeaderNames are the identity headers in the order
-// identityHeaders fills them, in canonical form so they can be assigned
-// without canonicalisation.
-var identityHeaderNames = [...]string{
-	"X-Workos-User-Id", "X-Workos-Session-Id", "X-Workos-Organization-Id", "X-Workos-Role",
-	"X-Workos-Roles", "X-Workos-Permissions", "X-Workos-Entitlements", "X-Workos-Feature-Flags",
-	"X-Workos-Session", "X-Workos-User-Email", "X-Workos-Impersonator-Email",
-}
-
-// identityHeaders are the headers that tell the upstream who is signed in:
-// X-Workos-* from the token's claims and, for a cookie session,
-// x-workos-session as authkit-nextjs's withAuth() reads it. Empty values
-// are left out. (A loop, not a closure per header: under the interpreter
-// each closure call costs a frame.)
-func identityHeaders(c *tokenClaims, sess *session, sealed string) []headerField {
-	values := [len(identityHeaderNames)]string{
-		c.Subject, c.SessionID, c.OrganizationID, c.Role,
-		strings.Join(c.Roles, ","), strings.Join(c.Permissions, ","),
-		strings.Join(c.Entitlements, ","), strings.Join(c.FeatureFlags, ","),
-	}
-	if sess != nil { // the last three names are a cookie session's
-		values[8], values[9], values[10] = sealed, sess.userEmail, sess.impersonatorEmail
-	}
-	out := make([]headerField, 0, len(values))
-	for i, value := range values {
-		if value != "" {
-			out = append(out, headerField{identityHeaderNames[i], []string{value}})
-		}
-	}
-	return out
-}
-
-// setUpstreamHeaders tells the upstream who the user is, in the headers
-// authkit-nextjs's withAuth() reads and in X-Workos-* identity headers.
-// Incoming copies were stripped before anything else ran.
-func setUpstreamHeaders(a *authKit, r *http.Request, origin string, res *authResult) {
-	setBaseHeaders(a, r, origin)
-	if !res.signedIn {
-		return
-	}
-	h := r.Header
-	for _, f := range res.identity {
-		h[f.name] = f.value
-	}
-	if a.s.forwardAccessToken {
-		forwardAccessToken(h, res)
-	}
-}
-
-// setBaseHeaders sets what every request that passes carries, signed in
-// or not.
-func setBaseHeaders(a *authKit, r *http.Request, origin string) {
-	h := r.Header
-	h["X-Workos-Middleware"] = headerTrue
-	h["X-Url"] = []string{origin + r.URL.RequestURI()}
-	if a.redirectURIHeader != nil {
-		h["X-Redirect-Uri"] = a.redirectURIHeader
-	} else {
-		h["X-Redirect-Uri"] = []string{origin + a.s.redirectURI}
-	}
-	if a.signUpPathsHeader != nil {
-		h["X-Sign-Up-Paths"] = a.signUpPathsHeader
-	}
-}
-
-// forwardAccessToken sends a cookie session's access token as
-// Authorization: Bearer; a bearer client's own header goes on unchanged.
-func forwardAccessToken(h http.Header, res *authResult) {
-	if !res.bearer {
-		h["Authorization"] = []string{"Bearer " + res.session.accessToken}
-	}
-}
 
 // setResponseHeaders adds to the upstream's response only Set-Cookie,
 // Cache-Control and Vary (E.7). They are set before the upstream runs, on
@@ -104,15 +22,15 @@ func forwardAccessToken(h http.Header, res *authResult) {
 func setResponseHeaders(a *authKit, w http.ResponseWriter, r *http.Request, rc *requestCookies, res *authResult) {
 	h := w.Header()
 	cookies := res.setCookies
-	if a.s.eagerAuth && res.signedIn && !res.bearer && isInitialDocumentRequest(r) &&
-		(res.refreshed || rc.eager != res.session.accessToken) {
-		cookies = append(cookies, eagerCookie(res.session.accessToken, a.secureCookies(externalOf(a, r))))
+	if a.s.eagerAuth && res.accessToken != "" && isInitialDocumentRequest(r) &&
+		(res.refreshed || rc.eager != res.accessToken) {
+		cookies = append(cookies, eagerCookie(res.accessToken, a.secureCookies(externalOf(a, r))))
 	}
 	for _, c := range cookies {
 		h.Add("Set-Cookie", c)
 	}
 	authz := len(r.Header["Authorization"]) > 0
-	if rc.session != "" || authz || res.signedIn {
+	if rc.session != "" || authz || res.principal != nil {
 		preventCaching(h, authz)
 	} else if len(cookies) > 0 {
 		h.Set("Cache-Control", "no-store")
@@ -213,7 +131,7 @@ func jsonOf(v any) []byte {
 
 // unauthenticated stops a signed-out request to a protected path: a
 // navigation goes to AuthKit, anything else gets 401.
-func (a *authKit) unauthenticated(w http.ResponseWriter, r *http.Request, ext external, res *authResult) {
+func unauthenticated(a *authKit, w http.ResponseWriter, r *http.Request, ext external, res *authResult) {
 	if res.badBearer {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "The bearer token is invalid or expired.", res.setCookies)
@@ -232,7 +150,7 @@ func (a *authKit) unauthenticated(w http.ResponseWriter, r *http.Request, ext ex
 
 // forbidden answers a signed-in user who lacks a requirement. Cookies the
 // request produced (a refreshed session) still go out.
-func (a *authKit) forbidden(w http.ResponseWriter, r *http.Request, res *authResult, unmet string) {
-	a.log.debug("requirement not met", "requirement", unmet, "user_id", res.claims.Subject)
+func forbidden(a *authKit, w http.ResponseWriter, r *http.Request, res *authResult, unmet string) {
+	a.log.debug("requirement not met", "requirement", unmet, "user_id", res.principal.fields[fieldUserID])
 	writeProblem(w, r, http.StatusForbidden, "forbidden", "You do not have access to this page.", res.setCookies)
 }
