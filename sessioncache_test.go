@@ -297,4 +297,3 @@ func BenchmarkSignedInRequest(b *testing.B) {
 		})
 	}
 }
-
