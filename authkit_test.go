@@ -213,6 +213,17 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		{"base url with a path", func(c *Config) { c.BaseURL = "https://app.test/x" }, "baseUrl"},
 		{"bad unauthenticated path", func(c *Config) { c.MiddlewareAuth.UnauthenticatedPaths = []string{"/a/(b"} }, "middlewareAuth.unauthenticatedPaths"},
 		{"bad sign-up path", func(c *Config) { c.SignUpPaths = []string{"/:"} }, "signUpPaths"},
+		{"redirect uri without a path", func(c *Config) { c.RedirectURI = "https://app.test" }, "redirectUri"},
+		{"redirect uri on the root path", func(c *Config) { c.RedirectURI = "https://app.test/" }, "redirectUri"},
+		{"cookie max age of zero", func(c *Config) { c.CookieMaxAge = "0" }, "cookieMaxAge"},
+		{"identity header with an unknown field", func(c *Config) { c.IdentityHeaders = map[string]string{"X-User": "user.phone"} }, "identityHeaders.X-User"},
+		{"identity header with an invalid name", func(c *Config) { c.IdentityHeaders = map[string]string{"X User": "user.id"} }, "identityHeaders.X User"},
+		{"identity header that is hop-by-hop", func(c *Config) { c.IdentityHeaders = map[string]string{"Connection": "user.id"} }, "identityHeaders.Connection"},
+		{"identity header Traefik sets", func(c *Config) { c.IdentityHeaders = map[string]string{"X-Forwarded-For": "user.id"} }, "identityHeaders.X-Forwarded-For"},
+		{"identity header the plugin sets", func(c *Config) { c.IdentityHeaders = map[string]string{"x_url": "user.id"} }, "identityHeaders.x_url"},
+		{"identity header twice", func(c *Config) {
+			c.IdentityHeaders = map[string]string{"Remote-User": "user.id", "remote_user": "user.email"}
+		}, "identityHeaders.remote_user"},
 	}
 	for _, tt := range tests {
 		tt := tt
@@ -503,4 +514,24 @@ func mustQuery(t *testing.T, location string) url.Values {
 		t.Fatal(err)
 	}
 	return u.Query()
+}
+
+// TestListItemsAreNotSplitOnCommas: a YAML list item is one value, commas
+// and all (a pattern's quantifier, a role named with one). Traefik's
+// decoding splits a single comma-separated string (Docker labels) before
+// the plugin sees it; harness/providers proves that part.
+func TestListItemsAreNotSplitOnCommas(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) {
+		c.MiddlewareAuth.Enabled = true
+		c.MiddlewareAuth.UnauthenticatedPaths = []string{`/files/(\d{1,3})`}
+	})
+	for _, tt := range []struct {
+		path   string
+		public bool
+	}{{"/files/12", true}, {"/files/1234", false}} {
+		w := env.do(request{target: tt.path, headers: map[string]string{"Accept": "application/json"}})
+		if public := w.Code == http.StatusOK; public != tt.public {
+			t.Errorf("%s: status %d, want public %v", tt.path, w.Code, tt.public)
+		}
+	}
 }

@@ -404,7 +404,10 @@ func (c *workosClient) authenticate(ctx context.Context, body workosAuthenticate
 		return nil, workosTransportError(grant, err)
 	}
 	if len(data) > workosMaxResponseBytes {
-		return nil, &workosError{grant: grant, Status: resp.StatusCode, reason: "response body larger than 1 MiB"}
+		// The status still decides: a 503 is transient however long the
+		// page that came with it.
+		return nil, &workosError{grant: grant, Status: resp.StatusCode, Transient: workosTransientStatus(resp.StatusCode),
+			reason: "HTTP " + strconv.Itoa(resp.StatusCode) + " with a body larger than 1 MiB"}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, workosResponseError(grant, resp, data)
@@ -439,12 +442,7 @@ func workosResponseError(grant string, resp *http.Response, body []byte) error {
 		RetryAfter: workosRetryAfter(resp.Header.Get("Retry-After")),
 	}
 	status := "HTTP " + strconv.Itoa(resp.StatusCode)
-	switch resp.StatusCode {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		e.Transient = true
-	}
+	e.Transient = workosTransientStatus(resp.StatusCode)
 	if !json.Valid(body) {
 		e.reason = status + " with a non-JSON body"
 		return e
@@ -468,6 +466,18 @@ func workosResponseError(grant string, resp *http.Response, body []byte) error {
 		e.reason += " " + e.Code
 	}
 	return e
+}
+
+// workosTransientStatus reports whether a status is one of authkit-nextjs's
+// transient ones (408, 429, 500, 502, 503, 504), whatever the body.
+func workosTransientStatus(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 func workosStringField(fields map[string]json.RawMessage, key string) string {

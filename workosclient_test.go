@@ -690,13 +690,27 @@ func testWorkOSStall(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// TestWorkOSAuthenticateOversizedResponse: a body past the 1 MiB cap is
+// not read, and the status alone classifies the answer.
 func TestWorkOSAuthenticateOversizedResponse(t *testing.T) {
-	body := `{"message":"` + strings.Repeat("x", workosMaxResponseBytes) + `"}`
-	c, _ := testWorkOSServer(t, testWorkOSAPIKey, 0, testWorkOSReply(503, "application/json", body))
-	_, err := c.authenticateWithRefreshToken(context.Background(), testWorkOSRefreshToken, "")
-	we := testWorkOSAsError(t, err)
-	if we.Status != 503 || we.Transient {
-		t.Errorf("Status, Transient = %d, %v; want 503, false", we.Status, we.Transient)
+	body := `{"message":"` + strings.Repeat("x", 2*workosMaxResponseBytes) + `"}`
+	tests := []struct {
+		name          string
+		status        int
+		wantTransient bool
+	}{
+		{"503 is transient whatever the body", 503, true},
+		{"429 is transient whatever the body", 429, true},
+		{"400 is terminal", 400, false},
+		{"200 is an unusable answer", 200, false},
+	}
+	for _, tt := range tests {
+		c, _ := testWorkOSServer(t, testWorkOSAPIKey, 0, testWorkOSReply(tt.status, "application/json", body))
+		_, err := c.authenticateWithRefreshToken(context.Background(), testWorkOSRefreshToken, "")
+		we := testWorkOSAsError(t, err)
+		if we.Status != tt.status || we.Transient != tt.wantTransient {
+			t.Errorf("%s: Status, Transient = %d, %v; want %d, %v", tt.name, we.Status, we.Transient, tt.status, tt.wantTransient)
+		}
 	}
 }
 
