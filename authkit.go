@@ -64,10 +64,13 @@ type Config struct {
 	RequiredFeatureFlags []string `json:"requiredFeatureFlags,omitempty"`
 
 	// NextjsHeaders and PassSessionCookie default to true (CreateConfig).
-	NextjsHeaders     bool              `json:"nextjsHeaders"`
-	IdentityHeaders   map[string]string `json:"identityHeaders,omitempty"`
-	PassSessionCookie bool              `json:"passSessionCookie"`
-	PassCorsPreflight bool              `json:"passCorsPreflight,omitempty"`
+	NextjsHeaders bool `json:"nextjsHeaders"`
+	// IdentityHeaders maps header names to identity fields. It is untyped
+	// because Traefik's file provider and Docker labels hand an empty map
+	// ({}) to the plugin as "", which a map field would refuse.
+	IdentityHeaders   any  `json:"identityHeaders,omitempty"`
+	PassSessionCookie bool `json:"passSessionCookie"`
+	PassCorsPreflight bool `json:"passCorsPreflight,omitempty"`
 }
 
 // MiddlewareAuth mirrors authkit-nextjs's middlewareAuth option.

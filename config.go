@@ -372,12 +372,31 @@ const (
 	maxIdentityHeaderName = 64
 )
 
-// parseIdentityHeaders validates identityHeaders: nil keeps SPEC's default
-// X-Workos-* table, an empty map sends none. Names are canonicalised, as
-// header names are case-insensitive (Docker labels may lower-case them).
-func parseIdentityHeaders(m map[string]string) ([]identityHeader, error) {
-	if m == nil {
+// parseIdentityHeaders validates identityHeaders: unset keeps SPEC's
+// default X-Workos-* table, an empty map (which Traefik's file provider and
+// labels deliver as "") sends none. Names are canonicalised, as header
+// names are case-insensitive.
+func parseIdentityHeaders(v any) ([]identityHeader, error) {
+	if v == nil {
 		return defaultIdentityHeaders, nil
+	}
+	m, ok := v.(map[string]string)
+	if !ok {
+		if s, isString := v.(string); isString && strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		untyped, isMap := v.(map[string]any)
+		if !isMap {
+			return nil, configError("identityHeaders", "must map header names to fields, such as {X-Forwarded-User: user.id}")
+		}
+		m = make(map[string]string, len(untyped))
+		for name, field := range untyped {
+			s, isString := field.(string)
+			if !isString {
+				return nil, configError("identityHeaders."+name, "must name a field, such as user.id")
+			}
+			m[name] = s
+		}
 	}
 	if len(m) > maxIdentityHeaders {
 		return nil, configError("identityHeaders", "has more than "+strconv.Itoa(maxIdentityHeaders)+" headers")

@@ -150,15 +150,21 @@ func hasListItem(list, item string) bool {
 }
 
 // principalCost approximates the bytes a cached principal holds: the
-// struct and its strings.
+// struct, and its strings rounded up to the allocator's size classes
+// (TestSessionCacheCostIsHonest compares it with the heap).
 func principalCost(p *principal) int {
-	n := principalOverhead + len(p.accessToken)
+	n := principalSize + len(p.accessToken)
 	for i := 0; i < numIdentityFields; i++ {
-		n += len(p.fields[i])
+		if len(p.fields[i]) > 0 {
+			n += len(p.fields[i]) + stringRounding
+		}
 	}
 	return n
 }
 
-// principalOverhead is the principal struct and the allocation headers of
-// its strings, measured with runtime.MemStats (TestSessionCacheCostIsHonest).
-const principalOverhead = 16*numIdentityFields + 48 + 8*numIdentityFields
+const (
+	// principalSize is the struct: the field array and a few words.
+	principalSize = 16*numIdentityFields + 32
+	// stringRounding is what a short string's allocation adds on average.
+	stringRounding = 8
+)

@@ -10,7 +10,7 @@ import (
 
 const (
 	// maxCachedSessions and maxCachedBytes bound the verified-session
-	// cache: 100 000 active sessions of an ordinary size (about 700 bytes
+	// cache: 100 000 active sessions of an ordinary size (about 650 bytes
 	// each, see TestSessionCacheCostIsHonest) fit well inside both.
 	maxCachedSessions = 150000
 	maxCachedBytes    = 128 << 20
@@ -29,9 +29,9 @@ const (
 	// credential.
 	cacheTailLength = 43
 	// cacheEntryOverhead is what an entry holds beside its principal: the
-	// entry, its tail, its sync.Map node and ring slot (measured, see
-	// TestSessionCacheCostIsHonest).
-	cacheEntryOverhead = 240
+	// entry, its tail, its sync.Map node and boxed key, its ring slot
+	// (measured, see TestSessionCacheCostIsHonest).
+	cacheEntryOverhead = 208
 )
 
 // cacheEntry is one verified credential: a session cookie, a bearer token

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -296,4 +297,36 @@ func BenchmarkSignedInRequest(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestSessionCacheCostIsHonest measures the heap that cached sessions of an
+// ordinary size hold and checks it against what the cache counts, so its
+// byte bound means what it says, and against SPEC's target of 1 KiB.
+func TestSessionCacheCostIsHonest(t *testing.T) {
+	const n = 20000
+	c := newSessionCache(n, 1<<40)
+	ns := testNamespace(t)
+	now := time.Now()
+	seals := make([]string, n)
+	for i := range seals {
+		seals[i] = testSeal(i)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < n; i++ {
+		storeCached(c, ns, seals[i], testPrincipal(i), now.Add(time.Hour), now)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	measured := int64(after.HeapAlloc-before.HeapAlloc) / n
+	counted := c.bytes / n
+	t.Logf("per cached session: %d bytes measured, %d counted", measured, counted)
+	if measured > 1024 {
+		t.Errorf("a cached session holds %d bytes, more than 1 KiB", measured)
+	}
+	if counted < measured*3/4 || counted > measured*5/4 {
+		t.Errorf("the cache counts %d bytes per session, the heap holds %d", counted, measured)
+	}
+	runtime.KeepAlive(seals)
 }

@@ -30,6 +30,7 @@ var specKeys = []string{
 	"forwardAccessToken",
 	"requiredPermissions", "requiredRoles", "allowedOrganizations", "requiredEntitlements", "requiredFeatureFlags",
 	"allowBearerTokens", "switchOrganizationPath",
+	"nextjsHeaders", "identityHeaders", "passSessionCookie", "passCorsPreflight",
 }
 
 // configField is one leaf of the compiled Config: its dotted json-tag key
@@ -236,6 +237,27 @@ var keyCases = []keyCase{
 	{key: "switchOrganizationPath", name: "switchOrganizationPath",
 		yaml: "switchOrganizationPath: /auth/org", labels: []string{"switchOrganizationPath=/auth/org"},
 		want: func(c *authkit.Config) { c.SwitchOrganizationPath = "/auth/org" }},
+	{key: "nextjsHeaders", name: "nextjsHeaders false",
+		yaml: "nextjsHeaders: false", labels: []string{"nextjsHeaders=false"},
+		want: func(c *authkit.Config) { c.NextjsHeaders = false }},
+	{key: "identityHeaders", name: "identityHeaders map",
+		yaml:   "identityHeaders:\n  X-Forwarded-User: user.id\n  X-WEBAUTH-EMAIL: user.email",
+		labels: []string{"identityHeaders.X-Forwarded-User=user.id", "identityHeaders.X-WEBAUTH-EMAIL=user.email"},
+		want: func(c *authkit.Config) {
+			c.IdentityHeaders = map[string]any{"X-Forwarded-User": "user.id", "X-WEBAUTH-EMAIL": "user.email"}
+		}},
+	// An empty map sends no identity header. The file provider and labels
+	// hand it over as "", the CRD as an empty map; both decode.
+	{key: "identityHeaders", name: "identityHeaders empty",
+		yaml: "identityHeaders: {}", labels: []string{"identityHeaders="},
+		want:           func(c *authkit.Config) { c.IdentityHeaders = "" },
+		wantKubernetes: func(c *authkit.Config) { c.IdentityHeaders = map[string]any{} }},
+	{key: "passSessionCookie", name: "passSessionCookie false",
+		yaml: "passSessionCookie: false", labels: []string{"passSessionCookie=false"},
+		want: func(c *authkit.Config) { c.PassSessionCookie = false }},
+	{key: "passCorsPreflight", name: "passCorsPreflight",
+		yaml: "passCorsPreflight: true", labels: []string{"passCorsPreflight=true"},
+		want: func(c *authkit.Config) { c.PassCorsPreflight = true }},
 }
 
 // TestEveryKeyHasAProviderCase makes keyCases a complete proof: each SPEC
