@@ -188,19 +188,20 @@ func (t *tally) add(o tally) {
 
 // stats collects tallies by phase and a few examples of each problem.
 type stats struct {
-	mu       sync.Mutex
-	byPhase  map[string]*tally
-	order    []string
-	examples map[string][]string
+	mu        sync.Mutex
+	byPhase   map[string]*tally
+	latencies map[string][]time.Duration // answered requests, by phase
+	order     []string
+	examples  map[string][]string
 }
 
 const examplesPerKind = 4
 
 func newStats() *stats {
-	return &stats{byPhase: map[string]*tally{}, examples: map[string][]string{}}
+	return &stats{byPhase: map[string]*tally{}, latencies: map[string][]time.Duration{}, examples: map[string][]string{}}
 }
 
-func (s *stats) add(phase string, t tally) {
+func (s *stats) add(phase string, t tally, latencies []time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.byPhase[phase]
@@ -209,6 +210,24 @@ func (s *stats) add(phase string, t tally) {
 		s.byPhase[phase] = p
 	}
 	p.add(t)
+	s.latencies[phase] = append(s.latencies[phase], latencies...)
+}
+
+// percentiles returns the median and 99th percentile latency of the
+// answered requests of the given phases.
+func (s *stats) percentiles(phases ...string) (p50, p99 time.Duration) {
+	s.mu.Lock()
+	var all []time.Duration
+	for _, p := range phases {
+		all = append(all, s.latencies[p]...)
+	}
+	s.mu.Unlock()
+	if len(all) == 0 {
+		return 0, 0
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	at := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
+	return at(0.50), at(0.99)
 }
 
 func (s *stats) example(kind, detail string) {
@@ -342,7 +361,11 @@ func (cl *cluster) burst(c *client, s *stats) {
 		return fmt.Sprintf("client %d (%s, session %s), burst of %d, answers in arrival order:\n%s", c.id, c.user, sid, n, strings.Join(lines, "\n"))
 	}
 	kinds := map[string]bool{} // each burst is an example of a problem once
+	var latencies []time.Duration
 	for _, o := range outs {
+		if o.err == nil {
+			latencies = append(latencies, o.end.Sub(o.start))
+		}
 		if kind := cl.classify(c, sid, o, &t); kind != "" && !kinds[kind] {
 			kinds[kind] = true
 			s.example(kind, describe())
@@ -358,7 +381,7 @@ func (cl *cluster) burst(c *client, s *stats) {
 			s.example("setup", err.Error())
 		}
 	}
-	s.add(phase, t)
+	s.add(phase, t, latencies)
 }
 
 // classify counts one answer of a burst and names the problem it shows,

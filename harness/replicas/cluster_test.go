@@ -28,6 +28,7 @@ const (
 	ttlEnv      = "REPLICAS_TOKEN_TTL"
 	graceEnv    = "REPLICAS_GRACE"      // grace window of TestReplicasGrace (Go duration)
 	reportEnv   = "REPLICAS_REPORT_DIR" // where to write replicas-<test>.json
+	pluginEnv   = "REPLICAS_PLUGIN_DIR" // plugin source to run; default this repository
 )
 
 const (
@@ -64,6 +65,7 @@ type runConfig struct {
 	tokenTTL  time.Duration
 	grace     time.Duration
 	reportDir string
+	pluginDir string
 }
 
 func loadConfig(t *testing.T) runConfig {
@@ -77,6 +79,7 @@ func loadConfig(t *testing.T) runConfig {
 		grace:    envDuration(t, graceEnv, defaultGrace),
 	}
 	c.reportDir = os.Getenv(reportEnv)
+	c.pluginDir = os.Getenv(pluginEnv)
 	if c.spread == "" {
 		c.spread = "random"
 	}
@@ -180,6 +183,7 @@ func startCluster(t *testing.T, cfg runConfig, grace time.Duration, redisURL str
 	start := time.Now()
 	for i := 0; i < cfg.replicas; i++ {
 		tr := traefiktest.Start(t, traefiktest.Options{
+			PluginDir:    cfg.pluginDir,
 			Upstream:     cl.upstream,
 			ReadyPath:    "/public/ready",
 			PluginConfig: cl.pluginConfig,

@@ -223,11 +223,15 @@ func (r *run) load(steps []step) {
 	// Bursts still in flight at a step's end were counted after its row
 	// was taken: take the rows again now that every client is done.
 	total := summary{Mode: r.mode, Phase: "all", Replicas: len(cl.replicas), Clients: cl.cfg.clients, Redis: r.redis, Grace: r.grace.String()}
+	var keys []string
 	for i := range r.rows {
 		p := r.rows[i].Phase
 		r.rows[i] = r.row(p, key(p), time.Duration(r.rows[i].Seconds*float64(time.Second)))
 		total.merge(r.rows[i])
+		keys = append(keys, key(p))
 	}
+	p50, p99 := r.stats.percentiles(keys...)
+	total.P50ms, total.P99ms = ms(p50), ms(p99)
 	total.finishRatio()
 	if len(r.rows) > 1 {
 		r.rows = append(r.rows, total)
@@ -247,9 +251,13 @@ func (r *run) row(phase, key string, dur time.Duration) summary {
 		tally: tl, RefreshCalls: rf.Calls, Rotations: rf.Rotations, GraceReplays: rf.GraceReplays,
 		InvalidGrant: rf.InvalidGrant, OtherAnswers: rf.Other,
 	}
+	p50, p99 := r.stats.percentiles(key)
+	s.P50ms, s.P99ms = ms(p50), ms(p99)
 	s.finishRatio()
 	return s
 }
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*10) / 10 }
 
 // signOut runs the sign-out window after the load, adds it to the last
 // row, and with shared holds it to maxSignOutShared.
@@ -350,11 +358,14 @@ type summary struct {
 	Redis    string  `json:"redis"`
 	Grace    string  `json:"grace"`
 	tally
-	RefreshCalls int `json:"refresh_calls"`
-	Rotations    int `json:"rotations"`
-	GraceReplays int `json:"grace_replays"`
-	InvalidGrant int `json:"invalid_grant"`
-	OtherAnswers int `json:"other_refresh_answers"`
+	// P50ms and P99ms are the latency of the answered requests.
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	RefreshCalls int     `json:"refresh_calls"`
+	Rotations    int     `json:"rotations"`
+	GraceReplays int     `json:"grace_replays"`
+	InvalidGrant int     `json:"invalid_grant"`
+	OtherAnswers int     `json:"other_refresh_answers"`
 	// CallsPerRotation is RefreshCalls / Rotations; nil without rotations.
 	CallsPerRotation *float64        `json:"calls_per_rotation"`
 	SignOut          []signOutResult `json:"sign_out,omitempty"`
@@ -401,24 +412,25 @@ func (s summary) signOutText(sep string) string {
 
 // line is the one-line form the lead can paste:
 //
-//	REPLICAS mode=strict phase=load duration=60s replicas=3 clients=40 redis=off grace=0s requests=… ok=… failed_live=… lost=… 5xx=… errors=… unexpected=… fatal=… refresh_calls=… rotations=… grace_replays=… invalid_grant=… calls_per_rotation=2.40 signout=r1:5.01s,r2:4.96s,r3:never(>9s)
+//	REPLICAS mode=strict phase=load duration=60s replicas=3 clients=40 redis=off grace=0s requests=… ok=… failed_live=… lost=… 5xx=… errors=… unexpected=… fatal=… refresh_calls=… rotations=… grace_replays=… invalid_grant=… calls_per_rotation=2.40 p50_ms=… p99_ms=… signout=r1:5.01s,r2:4.96s,r3:never(>9s)
 func (s summary) line() string {
-	return fmt.Sprintf("REPLICAS mode=%s phase=%s duration=%.0fs replicas=%d clients=%d redis=%s grace=%s requests=%d ok=%d failed_live=%d lost=%d 5xx=%d errors=%d unexpected=%d fatal=%d refresh_calls=%d rotations=%d grace_replays=%d invalid_grant=%d calls_per_rotation=%s signout=%s",
+	return fmt.Sprintf("REPLICAS mode=%s phase=%s duration=%.0fs replicas=%d clients=%d redis=%s grace=%s requests=%d ok=%d failed_live=%d lost=%d 5xx=%d errors=%d unexpected=%d fatal=%d refresh_calls=%d rotations=%d grace_replays=%d invalid_grant=%d calls_per_rotation=%s p50_ms=%.1f p99_ms=%.1f signout=%s",
 		s.Mode, strings.ReplaceAll(s.Phase, " ", "_"), s.Seconds, s.Replicas, s.Clients, strings.ReplaceAll(s.Redis, " ", "_"), s.Grace,
 		s.Requests, s.OK, s.FailedLive, s.Lost, s.ServerErrors, s.TransportErrors, s.Unexpected, s.Fatal,
-		s.RefreshCalls, s.Rotations, s.GraceReplays, s.InvalidGrant, s.ratio(), s.signOutText(","))
+		s.RefreshCalls, s.Rotations, s.GraceReplays, s.InvalidGrant, s.ratio(), s.P50ms, s.P99ms, s.signOutText(","))
 }
 
 // table renders rows as an aligned table.
 func table(rows []summary) string {
-	head := []string{"mode", "phase", "dur", "repl", "clients", "requests", "ok", "failed", "lost", "5xx", "err", "unexp", "fatal", "calls", "rotations", "replays", "calls/rot", "sign-out refused after"}
+	head := []string{"mode", "phase", "dur", "repl", "clients", "requests", "ok", "failed", "lost", "5xx", "err", "unexp", "fatal", "calls", "rotations", "replays", "calls/rot", "p50", "p99", "sign-out refused after"}
 	cells := [][]string{head}
 	for _, s := range rows {
 		cells = append(cells, []string{
 			s.Mode, s.Phase, fmt.Sprintf("%.0fs", s.Seconds), fmt.Sprint(s.Replicas), fmt.Sprint(s.Clients),
 			fmt.Sprint(s.Requests), fmt.Sprint(s.OK), fmt.Sprint(s.FailedLive), fmt.Sprint(s.Lost),
 			fmt.Sprint(s.ServerErrors), fmt.Sprint(s.TransportErrors), fmt.Sprint(s.Unexpected), fmt.Sprint(s.Fatal),
-			fmt.Sprint(s.RefreshCalls), fmt.Sprint(s.Rotations), fmt.Sprint(s.GraceReplays), s.ratio(), s.signOutText(" "),
+			fmt.Sprint(s.RefreshCalls), fmt.Sprint(s.Rotations), fmt.Sprint(s.GraceReplays), s.ratio(),
+			fmt.Sprintf("%.0fms", s.P50ms), fmt.Sprintf("%.0fms", s.P99ms), s.signOutText(" "),
 		})
 	}
 	widths := make([]int, len(head))
