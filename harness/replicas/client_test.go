@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/traefik-authkit/authkit/internal/fakeworkos"
@@ -154,6 +155,9 @@ type tally struct {
 	// session WorkOS had ended (expected).
 	FailedLive    int `json:"failed_live"`
 	FailedRevoked int `json:"failed_revoked"`
+	// FailedDocuments are the FailedLive that were document requests:
+	// pages the browser left for the AuthKit sign-in.
+	FailedDocuments int `json:"failed_documents"`
 	// Lost: bursts after which the client's session cookie was gone while
 	// its WorkOS session was alive; the client then signs in again.
 	Lost int `json:"lost"`
@@ -165,6 +169,9 @@ type tally struct {
 	Unexpected int `json:"unexpected"`
 	// Fatal: the upstream saw another user or session than the client's.
 	Fatal int `json:"fatal"`
+	// HarnessErrors: the harness itself failed (a new sign-in at the
+	// fake); the figures of such a run are not to be trusted.
+	HarnessErrors int `json:"harness_errors,omitempty"`
 	// Written and Deleted count answers that wrote / deleted the session
 	// cookie.
 	Written int `json:"session_written"`
@@ -177,11 +184,13 @@ func (t *tally) add(o tally) {
 	t.OK += o.OK
 	t.FailedLive += o.FailedLive
 	t.FailedRevoked += o.FailedRevoked
+	t.FailedDocuments += o.FailedDocuments
 	t.Lost += o.Lost
 	t.ServerErrors += o.ServerErrors
 	t.TransportErrors += o.TransportErrors
 	t.Unexpected += o.Unexpected
 	t.Fatal += o.Fatal
+	t.HarnessErrors += o.HarnessErrors
 	t.Written += o.Written
 	t.Deleted += o.Deleted
 }
@@ -269,14 +278,14 @@ func (s *stats) exampleReport() string {
 
 // makeClients signs in n clients, each with its own WorkOS session and an
 // already expired access token, so each one's first burst refreshes.
-func (cl *cluster) makeClients(n int) []*client {
-	cl.t.Helper()
+func (cl *cluster) makeClients(t *testing.T, n int) []*client {
+	t.Helper()
 	out := make([]*client, n)
 	for i := range out {
 		u := users[i%len(users)]
 		c := &client{id: i, user: u.id, org: u.org, jar: cookieJar{}, rng: mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}
 		if err := cl.signIn(c, true); err != nil {
-			cl.t.Fatal(err)
+			t.Fatal(err)
 		}
 		out[i] = c
 	}
@@ -378,7 +387,8 @@ func (cl *cluster) burst(c *client, s *stats) {
 			s.example("lost session", describe())
 		}
 		if err := cl.signIn(c, true); err != nil {
-			s.example("setup", err.Error())
+			t.HarnessErrors++
+			s.example("harness error", "signing the client in again: "+err.Error())
 		}
 	}
 	s.add(phase, t, latencies)
@@ -418,6 +428,9 @@ func (cl *cluster) classify(c *client, sid string, o outcome, t *tally) string {
 			return ""
 		}
 		t.FailedLive++
+		if o.document {
+			t.FailedDocuments++
+		}
 		return "failed request of a live session"
 	default:
 		t.Unexpected++

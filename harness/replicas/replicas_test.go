@@ -192,7 +192,7 @@ func newRun(t *testing.T, cl *cluster, mode, redis string, grace time.Duration) 
 func (r *run) load(steps []step) {
 	r.t.Helper()
 	cl := r.cl
-	clients := cl.makeClients(cl.cfg.clients)
+	clients := cl.makeClients(r.t, cl.cfg.clients)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	// Phase names are prefixed by the mode, so the recorder keeps the
@@ -412,22 +412,22 @@ func (s summary) signOutText(sep string) string {
 
 // line is the one-line form the lead can paste:
 //
-//	REPLICAS mode=strict phase=load duration=60s replicas=3 clients=40 redis=off grace=0s requests=… ok=… failed_live=… lost=… 5xx=… errors=… unexpected=… fatal=… refresh_calls=… rotations=… grace_replays=… invalid_grant=… calls_per_rotation=2.40 p50_ms=… p99_ms=… signout=r1:5.01s,r2:4.96s,r3:never(>9s)
+//	REPLICAS mode=strict phase=load duration=60s replicas=3 clients=40 redis=off grace=0s requests=… ok=… failed_live=… failed_documents=… lost=… 5xx=… errors=… unexpected=… fatal=… refresh_calls=… rotations=… grace_replays=… invalid_grant=… calls_per_rotation=2.40 p50_ms=… p99_ms=… signout=r1:5.01s,r2:4.96s,r3:never(>9s)
 func (s summary) line() string {
-	return fmt.Sprintf("REPLICAS mode=%s phase=%s duration=%.0fs replicas=%d clients=%d redis=%s grace=%s requests=%d ok=%d failed_live=%d lost=%d 5xx=%d errors=%d unexpected=%d fatal=%d refresh_calls=%d rotations=%d grace_replays=%d invalid_grant=%d calls_per_rotation=%s p50_ms=%.1f p99_ms=%.1f signout=%s",
+	return fmt.Sprintf("REPLICAS mode=%s phase=%s duration=%.0fs replicas=%d clients=%d redis=%s grace=%s requests=%d ok=%d failed_live=%d failed_documents=%d lost=%d 5xx=%d errors=%d unexpected=%d fatal=%d refresh_calls=%d rotations=%d grace_replays=%d invalid_grant=%d calls_per_rotation=%s p50_ms=%.1f p99_ms=%.1f signout=%s",
 		s.Mode, strings.ReplaceAll(s.Phase, " ", "_"), s.Seconds, s.Replicas, s.Clients, strings.ReplaceAll(s.Redis, " ", "_"), s.Grace,
-		s.Requests, s.OK, s.FailedLive, s.Lost, s.ServerErrors, s.TransportErrors, s.Unexpected, s.Fatal,
+		s.Requests, s.OK, s.FailedLive, s.FailedDocuments, s.Lost, s.ServerErrors, s.TransportErrors, s.Unexpected, s.Fatal,
 		s.RefreshCalls, s.Rotations, s.GraceReplays, s.InvalidGrant, s.ratio(), s.P50ms, s.P99ms, s.signOutText(","))
 }
 
 // table renders rows as an aligned table.
 func table(rows []summary) string {
-	head := []string{"mode", "phase", "dur", "repl", "clients", "requests", "ok", "failed", "lost", "5xx", "err", "unexp", "fatal", "calls", "rotations", "replays", "calls/rot", "p50", "p99", "sign-out refused after"}
+	head := []string{"mode", "phase", "dur", "repl", "clients", "requests", "ok", "failed", "(docs)", "lost", "5xx", "err", "unexp", "fatal", "calls", "rotations", "replays", "calls/rot", "p50", "p99", "sign-out refused after"}
 	cells := [][]string{head}
 	for _, s := range rows {
 		cells = append(cells, []string{
 			s.Mode, s.Phase, fmt.Sprintf("%.0fs", s.Seconds), fmt.Sprint(s.Replicas), fmt.Sprint(s.Clients),
-			fmt.Sprint(s.Requests), fmt.Sprint(s.OK), fmt.Sprint(s.FailedLive), fmt.Sprint(s.Lost),
+			fmt.Sprint(s.Requests), fmt.Sprint(s.OK), fmt.Sprint(s.FailedLive), fmt.Sprint(s.FailedDocuments), fmt.Sprint(s.Lost),
 			fmt.Sprint(s.ServerErrors), fmt.Sprint(s.TransportErrors), fmt.Sprint(s.Unexpected), fmt.Sprint(s.Fatal),
 			fmt.Sprint(s.RefreshCalls), fmt.Sprint(s.Rotations), fmt.Sprint(s.GraceReplays), s.ratio(),
 			fmt.Sprintf("%.0fms", s.P50ms), fmt.Sprintf("%.0fms", s.P99ms), s.signOutText(" "),
@@ -470,6 +470,7 @@ func (s summary) violations(e expectation) []string {
 	over("unexpected answers", s.Unexpected, maxUnexpected)
 	over("answers with another user's or session's identity", s.Fatal, maxFatal)
 	over("lost sessions", s.Lost, maxLostSessions)
+	over("harness errors (figures not to be trusted)", s.HarnessErrors, 0)
 	switch e {
 	case expectAloneWithGrace:
 		over("failed requests of live sessions", s.FailedLive, maxFailedLiveWithGrace)
