@@ -31,6 +31,7 @@
 // access-token lifetime, default 6s), REPLICAS_GRACE (TestReplicasGrace's
 // window, default 30s), REPLICAS_REPORT_DIR (write replicas-<test>.json
 // there), REPLICAS_PLUGIN_DIR (the plugin source to run, default this
-// repository: compare another checkout, e.g. one exported with git archive). Like the other end-to-end tests it is skipped when the Traefik
-// binary or redis-server is missing, unless AUTHKIT_REQUIRE_TRAEFIK is set.
+// repository: another checkout, e.g. one exported with git archive).
+// Like the other end-to-end tests it is skipped when the Traefik binary
+// or redis-server is missing, unless AUTHKIT_REQUIRE_TRAEFIK is set.
 package replicas
