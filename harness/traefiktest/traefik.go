@@ -105,6 +105,9 @@ type Traefik struct {
 	logPath string
 	stdout  *syncbuf.Buffer
 	waitErr chan error
+	// failureLogLines, when positive, is how much of the log a failed
+	// test shows (SetFailureLogLines).
+	failureLogLines int
 }
 
 // BinaryPath returns where the harness expects the Traefik binary:
@@ -240,7 +243,7 @@ func launchOnce(t testing.TB, bin, dir string, opts Options, webPort, apiPort st
 	t.Cleanup(func() {
 		tr.stop()
 		if t.Failed() {
-			t.Logf("Traefik log (%s):\n%s", tr.logPath, tr.Log())
+			t.Logf("Traefik log (%s):\n%s", tr.logPath, tr.failureLog())
 		}
 	})
 
@@ -333,6 +336,26 @@ func (tr *Traefik) Log() string {
 		out += "\n--- stdout/stderr ---\n" + tr.stdout.String()
 	}
 	return out
+}
+
+// SetFailureLogLines makes a failed test show only the last n lines of
+// this instance's log (the plugin's output comes last) instead of all of
+// it: for tests that drive a long load through several instances, whose
+// DEBUG logs would bury their own report.
+func (tr *Traefik) SetFailureLogLines(n int) { tr.failureLogLines = n }
+
+// failureLog is the log as a failed test shows it.
+func (tr *Traefik) failureLog() string {
+	log := tr.Log()
+	if tr.failureLogLines <= 0 {
+		return log
+	}
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	if len(lines) <= tr.failureLogLines {
+		return log
+	}
+	kept := lines[len(lines)-tr.failureLogLines:]
+	return fmt.Sprintf("… %d earlier lines left out …\n%s", len(lines)-len(kept), strings.Join(kept, "\n"))
 }
 
 // WaitLog waits until Traefik's log contains substr, for up to timeout, and
