@@ -40,7 +40,9 @@ const (
 	redisDefaultBackoffMax  = 30 * time.Second
 	// redisMaxIdle connections are kept for reuse; redisMaxConns bounds the
 	// open ones, idle included, so a burst of requests cannot open
-	// unbounded connections to a slow server.
+	// unbounded connections to a slow server. A healthy server answers in
+	// well under a millisecond, so 32 commands in flight at once is a slow
+	// server or a burst: the command beyond fails at once (errRedisBusy).
 	redisMaxIdle  = 8
 	redisMaxConns = 32
 	// redisMaxReply bounds the bytes of one reply (bulk strings, lines, and
@@ -58,9 +60,9 @@ var (
 	// errRedisUnavailable is returned without contacting the server while
 	// the client backs off after a failure.
 	errRedisUnavailable = errors.New("redis: unavailable after a recent failure")
-	// errRedisBusy is returned when redisMaxConns connections are in use
-	// and none became free within the command timeout. It says nothing
-	// about the server, so it does not put the client down.
+	// errRedisBusy is returned at once when redisMaxConns connections are
+	// in use. It says nothing about the server, so it does not put the
+	// client down.
 	errRedisBusy = errors.New("redis: all connections busy")
 )
 
@@ -87,8 +89,8 @@ type redisOptions struct {
 // not sit in Traefik's dynamic configuration. For rediss://,
 // AUTHKIT_REDIS_CA_FILE names a PEM file of CAs trusted besides the
 // system's (a self-signed server); the host name is always verified. No
-// error text contains the password, nor any part of a URL that failed to
-// parse (a password with an unescaped / or # moves into the host or path).
+// error quotes the password or any part of the URL: a password with an
+// unescaped / ? or # spills into the port, path, query or fragment.
 func parseRedisURL(raw string, env func(string) string) (redisOptions, error) {
 	var opts redisOptions
 	u, err := url.Parse(raw)
@@ -109,13 +111,13 @@ func parseRedisURL(raw string, env func(string) string) (redisOptions, error) {
 		port = redisDefaultPort
 	}
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
-		return opts, configError("redisUrl", "has an invalid port "+strconv.Quote(port))
+		return opts, configError("redisUrl", "has an invalid port")
 	}
 	opts.addr = net.JoinHostPort(u.Hostname(), port)
 	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
 		n, err := strconv.ParseUint(db, 10, 31)
 		if err != nil {
-			return opts, configError("redisUrl", "path must be a database number such as /1, not "+strconv.Quote(u.Path))
+			return opts, configError("redisUrl", "path must be a database number such as /1")
 		}
 		opts.db = int(n)
 	}
@@ -165,10 +167,18 @@ func redisTLSConfig(host, caFile string) (*tls.Config, error) {
 }
 
 // redisClient is safe for concurrent use. It dials lazily, on the first
-// command that finds no idle connection, and starts no goroutine: Traefik
-// builds a new middleware on every configuration reload and never closes
-// the old one, whose idle connections are then closed by the garbage
-// collector's finalizers.
+// command that finds no idle connection, keeps up to redisMaxIdle idle
+// connections and opens at most redisMaxConns; a command beyond that fails
+// at once with errRedisBusy rather than wait. It starts no goroutine:
+// Traefik builds a new middleware on every configuration reload and never
+// closes the old one, whose idle connections are then closed by the
+// garbage collector's finalizers.
+//
+// The pool is a slice under a mutex, not channels: yaegi v0.16.1 keeps one
+// case table per select statement and shares it between the goroutines
+// running it, so a select that sends can send another goroutine's value
+// (one connection handed out twice, another lost) and one that receives
+// can wait on another goroutine's channels.
 //
 // Health: the client starts up. A command that fails (dial, TLS, AUTH,
 // timeout, connection lost, protocol error, or a server-state error reply
@@ -178,10 +188,12 @@ func redisTLSConfig(host, caFile string) (*tls.Config, error) {
 // backoffMax). A Redis error reply to the command itself (*redisError),
 // errRedisBusy and the caller's own context ending change nothing.
 type redisClient struct {
-	opts  redisOptions
-	idle  chan *redisConn
-	slots chan struct{} // one token per open connection
-	down  atomic.Bool
+	opts redisOptions
+	down atomic.Bool
+
+	poolMu sync.Mutex
+	idle   []*redisConn // most recently used last
+	open   int          // idle or in use
 
 	// onState, when set (before the first command), is called once per
 	// transition: up false with the failure that put the client down, then
@@ -217,14 +229,13 @@ func newRedisClient(opts redisOptions) *redisClient {
 	if opts.backoffMin <= 0 {
 		opts.backoffMin = redisDefaultBackoffMin
 	}
-	if opts.backoffMax < opts.backoffMin {
+	if opts.backoffMax <= 0 {
 		opts.backoffMax = redisDefaultBackoffMax
 	}
-	return &redisClient{
-		opts:  opts,
-		idle:  make(chan *redisConn, redisMaxIdle),
-		slots: make(chan struct{}, redisMaxConns),
+	if opts.backoffMax < opts.backoffMin {
+		opts.backoffMax = opts.backoffMin
 	}
+	return &redisClient{opts: opts, idle: make([]*redisConn, 0, redisMaxIdle)}
 }
 
 // redisKind is the type of a RESP2 reply. The zero value is null (a
@@ -252,8 +263,10 @@ type redisReply struct {
 }
 
 // redisError is the server's refusal of a command (WRONGTYPE, syntax,
-// NOPERM, …): the server works and the connection stays usable. It is
-// the only error type redisDo returns; check it with err.(*redisError).
+// NOPERM, …): the server works and the connection stays usable. Check it
+// with err.(*redisError). Every other error redisDo returns
+// (errRedisUnavailable, errRedisBusy, ctx.Err(), or a failure) means the
+// command did not get an answer from a working server.
 type redisError struct {
 	Command string // as the caller named it: "SET"
 	Code    string // the message's first word: "WRONGTYPE", "ERR", …
@@ -293,7 +306,7 @@ func redisServerFault(code string) bool {
 // binary-safe; args[0] is the command name, which alone appears in errors.
 // The command gets the client's command timeout, or less when ctx's
 // deadline comes first; ctx's cancellation is checked before the command
-// starts and bounds waiting for a connection and dialing.
+// starts and bounds dialing.
 func redisDo(ctx context.Context, c *redisClient, args ...string) (redisReply, error) {
 	if len(args) == 0 {
 		return redisReply{}, errors.New("redis: no command")
@@ -342,7 +355,7 @@ func redisRetry(ctx context.Context, c *redisClient, cn *redisConn, args []strin
 	if cn.reused && redisStale(err) {
 		cn.nc.Close()
 		var failed bool
-		cn, failed, err = redisDialSlot(ctx, c)
+		cn, failed, err = redisDialCounted(ctx, c)
 		if err != nil {
 			return redisReply{}, failed, err
 		}
@@ -453,48 +466,34 @@ func redisNotify(c *redisClient, up bool, reason string) {
 	}
 }
 
-// redisAcquire returns an idle connection, or dials one when fewer than
-// redisMaxConns are open; otherwise it waits (redisWait).
+// redisAcquire returns the most recently used idle connection, or dials
+// one when fewer than redisMaxConns are open, or fails with errRedisBusy.
 func redisAcquire(ctx context.Context, c *redisClient) (*redisConn, bool, error) {
-	select {
-	case cn := <-c.idle:
+	c.poolMu.Lock()
+	if n := len(c.idle); n > 0 {
+		cn := c.idle[n-1]
+		c.idle[n-1] = nil
+		c.idle = c.idle[:n-1]
+		c.poolMu.Unlock()
 		return cn, false, nil
-	default:
 	}
-	select {
-	case c.slots <- struct{}{}:
-		return redisDialSlot(ctx, c)
-	default:
-	}
-	return redisWait(ctx, c)
-}
-
-// redisWait waits, up to the command timeout, for a connection to become
-// idle or a slot to dial in; then it fails with errRedisBusy. Callers
-// beyond redisMaxConns queue rather than fail at once: commands take well
-// under a millisecond on a healthy server.
-func redisWait(ctx context.Context, c *redisClient) (*redisConn, bool, error) {
-	deadline, _ := redisDeadline(ctx, c.opts.commandTimeout)
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case cn := <-c.idle:
-		return cn, false, nil
-	case c.slots <- struct{}{}:
-		return redisDialSlot(ctx, c)
-	case <-t.C:
+	if c.open >= redisMaxConns {
+		c.poolMu.Unlock()
 		return nil, false, errRedisBusy
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
 	}
+	c.open++
+	c.poolMu.Unlock()
+	return redisDialCounted(ctx, c)
 }
 
-// redisDialSlot dials in a slot already taken, and gives it back when the
-// dial fails.
-func redisDialSlot(ctx context.Context, c *redisClient) (*redisConn, bool, error) {
+// redisDialCounted dials for a connection already counted in c.open, and
+// uncounts it when the dial fails.
+func redisDialCounted(ctx context.Context, c *redisClient) (*redisConn, bool, error) {
 	cn, failed, err := redisDial(ctx, c.opts)
 	if err != nil {
-		<-c.slots
+		c.poolMu.Lock()
+		c.open--
+		c.poolMu.Unlock()
 		return nil, failed, err
 	}
 	return cn, false, nil
@@ -519,18 +518,24 @@ func redisRelease(c *redisClient, cn *redisConn) {
 		cn.buf = nil
 	}
 	cn.reused = true
-	select {
-	case c.idle <- cn:
-	default:
-		redisClose(c, cn)
+	c.poolMu.Lock()
+	if len(c.idle) < redisMaxIdle {
+		c.idle = append(c.idle, cn)
+		c.poolMu.Unlock()
+		return
 	}
+	c.open--
+	c.poolMu.Unlock()
+	cn.nc.Close()
 }
 
-// redisClose closes a connection and frees its slot. A connection that saw
+// redisClose closes a connection and uncounts it. A connection that saw
 // any error is closed, never reused: its stream may be mid-reply.
 func redisClose(c *redisClient, cn *redisConn) {
 	cn.nc.Close()
-	<-c.slots
+	c.poolMu.Lock()
+	c.open--
+	c.poolMu.Unlock()
 }
 
 // redisDial connects, with TLS when configured, and authenticates and
@@ -693,7 +698,7 @@ func redisLength(b []byte) (int, error) {
 func redisReadBulk(cn *redisConn, header []byte) (redisReply, error) {
 	n, err := redisLength(header)
 	if err != nil || n < 0 {
-		return redisReply{}, err
+		return redisReply{}, err // n -1: null
 	}
 	if n > cn.left {
 		return redisReply{}, errRedisTooLarge
@@ -724,7 +729,7 @@ func redisReadBulk(cn *redisConn, header []byte) (redisReply, error) {
 func redisReadArray(cn *redisConn, header []byte, depth int) (redisReply, error) {
 	n, err := redisLength(header)
 	if err != nil || n < 0 {
-		return redisReply{}, err
+		return redisReply{}, err // n -1: null
 	}
 	if n > cn.left/redisElemCost {
 		return redisReply{}, errRedisTooLarge

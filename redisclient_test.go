@@ -66,14 +66,20 @@ func redisTestClient(t *testing.T, rawURL string, env map[string]string) *redisC
 // redisTestDrain closes the client's idle connections: the client itself
 // has no Close, as the plugin has no hook to call it from.
 func redisTestDrain(c *redisClient) {
-	for {
-		select {
-		case cn := <-c.idle:
-			cn.nc.Close()
-		default:
-			return
-		}
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	for _, cn := range c.idle {
+		cn.nc.Close()
 	}
+	c.open -= len(c.idle)
+	c.idle = c.idle[:0]
+}
+
+// redisOpen returns how many connections c has open, idle or in use.
+func redisOpen(c *redisClient) int {
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	return c.open
 }
 
 // redisTestKey is a key no other test or run uses.
@@ -919,7 +925,7 @@ func TestRedisConcurrentUse(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := len(c.slots); n > redisMaxIdle {
+	if n := redisOpen(c); n > redisMaxIdle {
 		t.Fatalf("%d connections left open, want at most %d idle", n, redisMaxIdle)
 	}
 }
@@ -1073,8 +1079,8 @@ func TestRedisGarbageIsAProtocolError(t *testing.T) {
 				t.Fatalf("err = %v, want a protocol error", err)
 			}
 			redisWantDownOnce(t, states, "protocol error", "")
-			if len(c.slots) != 0 || len(c.idle) != 0 {
-				t.Fatalf("%d connections still open after a protocol error", len(c.slots))
+			if n := redisOpen(c); n != 0 {
+				t.Fatalf("%d connections still open after a protocol error", n)
 			}
 		})
 	}
@@ -1140,44 +1146,94 @@ func TestRedisRetriesAConnectionTheServerClosed(t *testing.T) {
 	}
 }
 
-func TestRedisBoundsOpenConnections(t *testing.T) {
-	fake := newRedisFake(t, func(args []string) string {
-		time.Sleep(100 * time.Millisecond)
-		return "+OK\r\n"
-	})
-	c := redisFakeClient(t, fake.addr(), 5*time.Second, time.Minute)
+// redisAnswerEcho answers GET key with key, after a pause that leaves
+// commands in flight together.
+func redisAnswerEcho(args []string) string {
+	time.Sleep(time.Millisecond)
+	return "$" + strconv.Itoa(len(args[1])) + "\r\n" + args[1] + "\r\n"
+}
+
+func redisEchoRound(c *redisClient, round int, errs chan error) {
 	var wg sync.WaitGroup
-	var failures atomic.Int64
-	for i := 0; i < redisMaxConns+16; i++ {
+	for g := 0; g < redisMaxConns; g++ {
 		wg.Add(1)
-		go func() {
+		go func(g int) {
 			defer wg.Done()
-			if _, err := redisSet(context.Background(), c, "k", "v", time.Minute, false); err != nil {
-				failures.Add(1)
+			key := strconv.Itoa(round) + ":" + strconv.Itoa(g)
+			if v, _, err := redisGet(context.Background(), c, key); err != nil || v != key {
+				errs <- errors.New("GET " + key + " answered " + strconv.Quote(v))
 			}
-		}()
+		}(g)
 	}
 	wg.Wait()
-	fake.mu.Lock()
-	maxOpen := fake.maxOpen
-	fake.mu.Unlock()
-	if n := failures.Load(); n != 0 || maxOpen > redisMaxConns {
-		t.Fatalf("%d failures, %d connections open at once; want 0 and at most %d", n, maxOpen, redisMaxConns)
+}
+
+// Each command must have its connection to itself: a connection handed to
+// two commands would mix their replies.
+func TestRedisPoolHandsEachConnectionToOneCommand(t *testing.T) {
+	fake := newRedisFake(t, redisAnswerEcho)
+	c := redisFakeClient(t, fake.addr(), 5*time.Second, time.Minute)
+	errs := make(chan error, redisMaxConns*30)
+	for round := 0; round < 30; round++ {
+		redisEchoRound(c, round, errs)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := redisOpen(c); n != redisMaxIdle {
+		t.Fatalf("%d connections open afterwards, want the %d idle ones", n, redisMaxIdle)
 	}
 }
 
-func TestRedisBusyPoolFailsWithoutMarkingDown(t *testing.T) {
-	c := redisFakeClient(t, redisClosedPort(t), 100*time.Millisecond, time.Minute)
+func TestRedisBoundsOpenConnections(t *testing.T) {
+	release := make(chan struct{})
+	fake := newRedisFake(t, func(args []string) string {
+		<-release
+		return "+OK\r\n"
+	})
+	c := redisFakeClient(t, fake.addr(), 5*time.Second, time.Minute)
 	states := redisWatch(c)
-	for i := 0; i < redisMaxConns; i++ {
-		c.slots <- struct{}{} // every connection in use elsewhere
+	var wg sync.WaitGroup
+	results := make(chan error, redisMaxConns+8)
+	for i := 0; i < redisMaxConns+8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := redisSet(context.Background(), c, "k", "v", time.Minute, false)
+			results <- err
+		}()
 	}
-	start := time.Now()
-	if _, _, err := redisGet(context.Background(), c, "k"); err != errRedisBusy {
-		t.Fatalf("err = %v, want errRedisBusy", err)
+	// The 8 commands beyond the bound fail at once; the others wait for
+	// the server.
+	busy := 0
+	for busy < 8 {
+		select {
+		case err := <-results:
+			if err != errRedisBusy {
+				t.Fatalf("a command ended with %v while the server held %d", err, redisMaxConns)
+			}
+			busy++
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d commands failed fast, want 8", busy)
+		}
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("waited %v for a connection, with a 100 ms command timeout", d)
+	close(release)
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	fake.mu.Lock()
+	maxOpen := fake.maxOpen
+	fake.mu.Unlock()
+	if maxOpen > redisMaxConns {
+		t.Fatalf("%d connections open at once, want at most %d", maxOpen, redisMaxConns)
+	}
+	if n := redisOpen(c); n != redisMaxIdle {
+		t.Fatalf("%d connections open afterwards, want the %d idle ones", n, redisMaxIdle)
 	}
 	if ev := states.get(); len(ev) != 0 {
 		t.Fatalf("state changes %q: a busy pool is not an outage", ev)
@@ -1216,8 +1272,8 @@ func TestRedisCommandAllocations(t *testing.T) {
 	}
 	c := newRedisClient(redisOptions{addr: "canned"})
 	conn := &redisCannedConn{reply: "$5\r\nhello\r\n"}
-	c.slots <- struct{}{}
-	c.idle <- &redisConn{nc: conn, r: bufio.NewReaderSize(conn, redisReadSize)}
+	c.open = 1
+	c.idle = append(c.idle, &redisConn{nc: conn, r: bufio.NewReaderSize(conn, redisReadSize)})
 	ctx := context.Background()
 	var err error
 	allocs := testing.AllocsPerRun(100, func() {

@@ -83,19 +83,20 @@ certificates() {
 # start_server NAME PING_ARGS... writes NAME.conf from $conf (a template
 # where PORT stands for the port), starts the server and waits until
 # `redis-cli PING_ARGS -p PORT ping` answers PONG. It prints the port.
-# It returns 3 when redis-server refused the configuration itself (for the
-# TLS server: built without TLS), 1 when the server never answered.
+# A port taken meanwhile (the server binds it after daemonizing) is
+# retried with another. It returns 3 when the server refused its
+# configuration or died over TLS (for the TLS server: a redis-server built
+# without TLS), 1 for any other failure.
 start_server() {
   local name=$1; shift
   local attempt port i
   mkdir -p "$dir/$name"
   for attempt in 1 2 3 4 5; do
     port=$(random_port)
+    rm -f "$dir/$name.log"
     printf '%s\n' "${conf//PORT/$port}" \
-      "bind 127.0.0.1" "daemonize yes" "pidfile $dir/$name.pid" "logfile $dir/$name.log" \
-      "dir $dir/$name" 'save ""' "appendonly no" >"$dir/$name.conf"
-    # The configuration is checked before the server daemonizes; the port
-    # is bound after, so a port taken meanwhile only shows as no PONG.
+      "bind 127.0.0.1" "daemonize yes" "pidfile \"$dir/$name.pid\"" "logfile \"$dir/$name.log\"" \
+      "dir \"$dir/$name\"" 'save ""' "appendonly no" >"$dir/$name.conf"
     if ! redis-server "$dir/$name.conf" </dev/null >"$dir/$name.err" 2>&1; then
       cat "$dir/$name.err" >&2
       return 3
@@ -105,11 +106,16 @@ start_server() {
         echo "$port"
         return 0
       fi
+      # Redis logs why it exits; no need to wait out the 5 s then.
+      grep -qE 'Failed|Address already in use' "$dir/$name.log" 2>/dev/null && break
       sleep 0.1
     done
     stop_one "$name"
+    grep -q 'Address already in use' "$dir/$name.log" 2>/dev/null && continue
+    grep -qi 'tls' "$dir/$name.log" 2>/dev/null && return 3
+    break
   done
-  echo "redis.sh: $name server did not answer; see $dir/$name.log" >&2
+  echo "redis.sh: the $name server did not answer; see $dir/$name.log" >&2
   return 1
 }
 
@@ -130,20 +136,20 @@ user authkit on >$password ~* &* +@all"
   certificates
   conf="port 0
 tls-port PORT
-tls-cert-file $dir/server.crt
-tls-key-file $dir/server.key
-tls-ca-cert-file $dir/ca.crt
+tls-cert-file \"$dir/server.crt\"
+tls-key-file \"$dir/server.key\"
+tls-ca-cert-file \"$dir/ca.crt\"
 tls-auth-clients no"
   rc=0
   tls=$(start_server tls --tls --cacert "$dir/ca.crt") || rc=$?
 
-  echo "export AUTHKIT_TEST_REDIS_URL=redis://127.0.0.1:$plain"
-  echo "export AUTHKIT_TEST_REDIS_AUTH_URL=redis://authkit:$password@127.0.0.1:$auth"
+  printf 'export %s=%q\n' AUTHKIT_TEST_REDIS_URL "redis://127.0.0.1:$plain" \
+    AUTHKIT_TEST_REDIS_AUTH_URL "redis://authkit:$password@127.0.0.1:$auth"
   if [ "$rc" = 0 ]; then
-    echo "export AUTHKIT_TEST_REDIS_TLS_URL=rediss://127.0.0.1:$tls"
-    echo "export AUTHKIT_TEST_REDIS_CA_FILE=$dir/ca.crt"
+    printf 'export %s=%q\n' AUTHKIT_TEST_REDIS_TLS_URL "rediss://127.0.0.1:$tls" \
+      AUTHKIT_TEST_REDIS_CA_FILE "$dir/ca.crt"
   elif [ "$rc" = 3 ]; then
-    echo "redis.sh: this redis-server refused the TLS configuration (built without TLS?); no TLS server, see $dir/tls.log" >&2
+    echo "redis.sh: no TLS server: this redis-server could not start one (built without TLS?); see $dir/tls.log" >&2
   else
     exit "$rc"
   fi
