@@ -619,7 +619,7 @@ func redisRoundTrip(cn *redisConn, deadline time.Time, args []string) (redisRepl
 	if err == nil && cn.r.Buffered() != 0 {
 		// RESP2 without subscriptions never sends what was not asked
 		// for: the stream is out of step.
-		return redisReply{}, redisProtocolError("data after the reply")
+		return redisReply{}, errRedisExtraData
 	}
 	return reply, err
 }
@@ -639,62 +639,85 @@ func redisAppendCommand(b []byte, args []string) []byte {
 	return b
 }
 
-func redisProtocolError(problem string) error {
-	return errors.New("protocol error: " + problem)
-}
+// The protocol errors are values made once: under the interpreter every
+// expression of a function costs each call of it a frame slot, taken
+// branch or not, and the reader's functions run for every reply element.
+var (
+	errRedisTooLarge   = errors.New("protocol error: reply larger than 1 MiB")
+	errRedisLongLine   = errors.New("protocol error: reply line longer than 4096 bytes")
+	errRedisNoCRLF     = errors.New("protocol error: reply line without CRLF")
+	errRedisBulkCRLF   = errors.New("protocol error: bulk string without CRLF")
+	errRedisBadInteger = errors.New("protocol error: bad integer")
+	errRedisBadLength  = errors.New("protocol error: bad length")
+	errRedisTooDeep    = errors.New("protocol error: arrays nested too deep")
+	errRedisExtraData  = errors.New("protocol error: data after the reply")
+)
 
-var errRedisTooLarge = redisProtocolError("reply larger than 1 MiB")
-
-// redisRead reads one reply, charging what it holds to cn.left. Only the
-// first line of a top-level reply may meet a clean io.EOF (a connection
-// the server had closed); anywhere else the reply was cut off.
+// redisRead reads one reply, charging what it holds to cn.left.
 func redisRead(cn *redisConn, depth int) (redisReply, error) {
 	line, err := cn.r.ReadSlice('\n')
 	if err != nil {
-		if err == bufio.ErrBufferFull {
-			return redisReply{}, redisProtocolError("reply line longer than 4096 bytes")
-		}
-		if err == io.EOF && (depth > 0 || len(line) > 0) {
-			err = io.ErrUnexpectedEOF
-		}
-		return redisReply{}, err
+		return redisReply{}, redisLineError(err, depth, len(line))
 	}
 	end := len(line) - 2
 	if end < 1 || line[end] != '\r' {
-		return redisReply{}, redisProtocolError("reply line without CRLF")
+		return redisReply{}, errRedisNoCRLF
 	}
 	cn.left -= len(line)
 	if cn.left < 0 {
 		return redisReply{}, errRedisTooLarge
 	}
 	switch line[0] {
+	case '$':
+		return redisReadBulk(cn, line[1:end])
+	case '*':
+		return redisReadArray(cn, line[1:end], depth)
 	case '+':
 		return redisReply{kind: redisSimple, str: string(line[1:end])}, nil
 	case '-':
 		return redisReply{kind: redisErrorReply, str: string(line[1:end])}, nil
 	case ':':
-		n, err := strconv.ParseInt(string(line[1:end]), 10, 64)
-		if err != nil {
-			return redisReply{}, redisProtocolError("bad integer")
-		}
-		return redisReply{kind: redisInteger, num: n}, nil
-	case '$':
-		return redisReadBulk(cn, line[1:end])
-	case '*':
-		return redisReadArray(cn, line[1:end], depth)
+		return redisInteger64(line[1:end])
 	}
-	return redisReply{}, redisProtocolError("unknown reply type " + strconv.QuoteRune(rune(line[0])))
+	return redisReply{}, redisUnknownType(line[0])
+}
+
+// redisLineError reports a failed line read. Only the first line of a
+// top-level reply may meet a clean io.EOF (a connection the server had
+// closed); anywhere else the reply was cut off.
+func redisLineError(err error, depth, read int) error {
+	if err == bufio.ErrBufferFull {
+		return errRedisLongLine
+	}
+	if err == io.EOF && (depth > 0 || read > 0) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func redisUnknownType(b byte) error {
+	return errors.New("protocol error: unknown reply type " + strconv.QuoteRune(rune(b)))
+}
+
+func redisInteger64(b []byte) (redisReply, error) {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return redisReply{}, errRedisBadInteger
+	}
+	return redisReply{kind: redisInteger, num: n}, nil
 }
 
 // redisLength parses a bulk or array length: -1 (null) or more.
 func redisLength(b []byte) (int, error) {
 	n, err := strconv.Atoi(string(b))
 	if err != nil || n < -1 {
-		return 0, redisProtocolError("bad length")
+		return 0, errRedisBadLength
 	}
 	return n, nil
 }
 
+// redisReadBulk reads a bulk string that fits the reader's buffer, copied
+// once from it into the string; redisReadLargeBulk the others.
 func redisReadBulk(cn *redisConn, header []byte) (redisReply, error) {
 	n, err := redisLength(header)
 	if err != nil || n < 0 {
@@ -704,26 +727,30 @@ func redisReadBulk(cn *redisConn, header []byte) (redisReply, error) {
 		return redisReply{}, errRedisTooLarge
 	}
 	cn.left -= n
-	var b []byte
-	small := n+2 <= cn.r.Size()
-	if small {
-		// Copied once, from the reader's buffer into the string.
-		b, err = cn.r.Peek(n + 2)
-	} else {
-		b = make([]byte, n+2)
-		_, err = io.ReadFull(cn.r, b)
+	if n+2 > redisReadSize {
+		return redisReadLargeBulk(cn, n)
 	}
+	b, err := cn.r.Peek(n + 2)
 	if err != nil {
 		return redisReply{}, redisCutOff(err)
 	}
 	if b[n] != '\r' || b[n+1] != '\n' {
-		return redisReply{}, redisProtocolError("bulk string without CRLF")
+		return redisReply{}, errRedisBulkCRLF
 	}
 	s := string(b[:n])
-	if small {
-		cn.r.Discard(n + 2)
-	}
+	cn.r.Discard(n + 2)
 	return redisReply{kind: redisBulk, str: s}, nil
+}
+
+func redisReadLargeBulk(cn *redisConn, n int) (redisReply, error) {
+	b := make([]byte, n+2)
+	if _, err := io.ReadFull(cn.r, b); err != nil {
+		return redisReply{}, redisCutOff(err)
+	}
+	if b[n] != '\r' || b[n+1] != '\n' {
+		return redisReply{}, errRedisBulkCRLF
+	}
+	return redisReply{kind: redisBulk, str: string(b[:n])}, nil
 }
 
 func redisReadArray(cn *redisConn, header []byte, depth int) (redisReply, error) {
@@ -735,7 +762,7 @@ func redisReadArray(cn *redisConn, header []byte, depth int) (redisReply, error)
 		return redisReply{}, errRedisTooLarge
 	}
 	if depth >= redisMaxDepth {
-		return redisReply{}, redisProtocolError("arrays nested too deep")
+		return redisReply{}, errRedisTooDeep
 	}
 	cn.left -= n * redisElemCost
 	elems := make([]redisReply, n)
