@@ -28,6 +28,33 @@ ensure_debian_package() { # command package
 
 ensure_chromium() { ensure_debian_package chromium chromium; }
 
+# ensure_redis installs Debian's redis-server (7.0 on bookworm, built with
+# TLS; bookworm has no valkey-server) for scripts/redis.sh, which starts
+# its own instances on random ports. The package's system service is never
+# started or enabled: a policy-rc.d that refuses every start is in place
+# during the installation (Docker images already ship one), and nothing
+# here relies on port 6379.
+ensure_redis() {
+  command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && return
+  echo "installing Debian package redis-server" >&2
+  if [ "$(id -u)" != 0 ]; then sudo=sudo; else sudo=; fi
+  local policy=/usr/sbin/policy-rc.d own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && own_policy=1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 redis-server >/dev/null
+  local rc=$?
+  [ -z "$own_policy" ] || $sudo rm -f "$policy"
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now redis-server >/dev/null 2>&1
+  else
+    $sudo update-rc.d redis-server disable >/dev/null 2>&1
+  fi
+  return $rc
+}
+
 ensure_node_modules() { # directory holding package.json and package-lock.json
   if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules" ]; then
     (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >&2 && touch node_modules)
