@@ -77,7 +77,7 @@ func serveFull(a *authKit, w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	setUpstreamHeaders(a, r, ext.origin, res)
+	setUpstreamHeaders(a, r, res)
 	setResponseHeaders(a, w, r, rc, res)
 	a.next.ServeHTTP(w, r)
 }
@@ -94,7 +94,7 @@ func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external)
 		return res
 	}
 	now := a.now()
-	if e := lookupCached(a.sessions, a.cacheNS, rc.session, now.UnixNano()); e != nil {
+	if e := lookupCached(a.sessions, a.cacheNS, rc.session, sinceEpoch(a, now)); e != nil {
 		if e.principal != nil {
 			res.principal, res.sealed, res.accessToken = e.principal, rc.session, e.principal.accessToken
 		}
@@ -108,7 +108,7 @@ func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external)
 		return res
 	}
 	res.session = sess
-	claims, verifyErr := verifyToken(r.Context(), a.verifier, sess.accessToken)
+	claims, verifyErr := verifyToken(a.verifier, sess.accessToken)
 	if verifyErr == nil && !expiring(a, claims, now) {
 		if !signIn(a, res, sess, claims, rc.session, now) {
 			res.setCookies = terminalDeletions(a, rc, a.secureCookies(ext))
@@ -212,7 +212,7 @@ func refreshSession(a *authKit, r *http.Request, rc *requestCookies, ext externa
 		orgID = p.claims.OrganizationID // unverified, as authkit-nextjs does
 	}
 	key := refreshKey(a.s.apiBaseURL, a.s.clientID, sess.refreshToken, orgID)
-	out := sharedRefreshes.do(r.Context(), key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
+	out := sharedRefreshes.do(key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
 		return a.workos.authenticateWithRefreshToken(ctx, sess.refreshToken, orgID)
 	})
 	err := out.err
@@ -301,11 +301,11 @@ func sealResponse(a *authKit, previous *session, resp *workosAuthResponse) (*ses
 // (SPEC "Bearer tokens"): verified, never refreshed, never a cookie.
 func authenticateBearer(a *authKit, r *http.Request, token string, res *authResult) {
 	now := a.now()
-	if e := lookupCached(a.sessions, a.bearerNS, token, now.UnixNano()); e != nil && e.principal != nil {
+	if e := lookupCached(a.sessions, a.bearerNS, token, sinceEpoch(a, now)); e != nil && e.principal != nil {
 		res.principal = e.principal
 		return
 	}
-	claims, err := verifyToken(r.Context(), a.verifier, token)
+	claims, err := verifyToken(a.verifier, token)
 	if err != nil || claims.Subject == "" {
 		a.log.debug("bearer token refused", "reason", errorText(err, "no sub claim"))
 		res.badBearer = true

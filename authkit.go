@@ -112,10 +112,19 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		bearerNS:        namespaceFor(ns + "/bearer"),
 		log:             newEventLog(name, s.debug, nil),
 		now:             time.Now,
-		strip:           newHeaderStrip(s.strippedHeaders),
-		identityHeaders: s.identityHeaders,
+		corsPreflight:   s.passCorsPreflight,
+		nextjsHeaders:   s.nextjsHeaders,
+		rewritesRequest: s.forwardAccessToken || !s.passSessionCookie,
+		cutsCookies:     !s.passSessionCookie,
+		epoch:           processStart,
 		keepAccessToken: s.forwardAccessToken || s.eagerAuth,
 	}
+	for _, ih := range s.identityHeaders {
+		a.identityNames = append(a.identityNames, ih.name)
+		a.identityFields = append(a.identityFields, ih.field)
+	}
+	strip := newStripSet(s.strippedHeaders)
+	a.stripNames, a.stripThirdByte = strip.names, strip.thirdByte
 	a.verifier = &tokenVerifier{keys: sharedKeySet(client.jwksURL(), client.http), leeway: defaultTokenLeeway, now: a.now}
 	if !strings.HasPrefix(s.redirectURI, "/") {
 		a.redirectURIHeader = []string{s.redirectURI}
@@ -129,8 +138,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		s.signOutPath:            a.handleSignOut,
 		s.switchOrganizationPath: a.handleSwitchOrganization,
 	}
+	a.sessionCookieName = s.cookie.name
 	a.sessionCookieKey = s.cookie.name + "="
-	a.sessionChunkKey = s.cookie.name + "."
+	a.sessionCookieAfter = "; " + s.cookie.name + "="
 	if len(s.publicPaths) > 0 {
 		a.publicPaths = s.publicPaths[0]
 	}
@@ -152,20 +162,30 @@ type authKit struct {
 	bearerNS *cacheNamespace // bearer tokens
 	log      *eventLog
 	now      func() time.Time
+	// epoch is what the fast path measures the time from (time.Since,
+	// one call); tests move it to move the fast path's clock.
+	epoch time.Time
 
 	// Prepared in New so requests do not rebuild them.
-	routes            map[string]http.HandlerFunc
-	strip             *headerStrip
-	identityHeaders   []identityHeader
-	keepAccessToken   bool           // cached principals keep the access token
-	sessionCookieKey  string         // "<cookie name>="
-	sessionChunkKey   string         // "<cookie name>.", a split session's cookies
-	publicPaths       *regexp.Regexp // unauthenticatedPaths, or nil
-	gated             bool           // signed-out requests to non-public paths are stopped
-	hasRequirements   bool
-	decidesPerRequest bool     // a cached principal still needs a per-request check
-	redirectURIHeader []string // nil when the redirect URI is a path
-	signUpPathsHeader []string // nil without signUpPaths
+	routes             map[string]http.HandlerFunc
+	stripNames         map[string]bool // the canonical names stripped (stripSet)
+	stripThirdByte     [256]bool
+	corsPreflight      bool
+	nextjsHeaders      bool
+	rewritesRequest    bool     // forwardAccessToken or passSessionCookie false
+	cutsCookies        bool     // passSessionCookie false
+	identityNames      []string // identity headers, and the field each one carries
+	identityFields     []int
+	keepAccessToken    bool // cached principals keep the access token
+	sessionCookieName  string
+	sessionCookieKey   string         // "<cookie name>="
+	sessionCookieAfter string         // "; <cookie name>=", as browsers join cookies
+	publicPaths        *regexp.Regexp // unauthenticatedPaths, or nil
+	gated              bool           // signed-out requests to non-public paths are stopped
+	hasRequirements    bool
+	decidesPerRequest  bool     // a cached principal still needs a per-request check
+	redirectURIHeader  []string // nil when the redirect URI is a path
+	signUpPathsHeader  []string // nil without signUpPaths
 }
 
 // external is the request as the browser sees it, in front of Traefik.
@@ -185,7 +205,7 @@ func externalOf(a *authKit, r *http.Request) external {
 // unless the client is a trusted proxy).
 func isHTTPS(r *http.Request) bool {
 	proto := r.Header["X-Forwarded-Proto"]
-	return r.TLS != nil || (len(proto) != 0 && proto[0] != "http" && (proto[0] == "https" || isHTTPSProto(proto[0])))
+	return r.TLS != nil || (len(proto) != 0 && len(proto[0]) > 4 && isHTTPSProto(proto[0]))
 }
 
 // isHTTPSProto reads an X-Forwarded-Proto value that is not plain "http" or

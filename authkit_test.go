@@ -100,6 +100,13 @@ func newTestEnv(t testing.TB, configure func(*Config)) *testEnv {
 	return &testEnv{t: t, fake: fake, api: api, ak: ak, upstream: upstream, logs: logs}
 }
 
+// shiftClock moves the middleware's clock, its fast path's included, d
+// into the future.
+func (e *testEnv) shiftClock(d time.Duration) {
+	e.ak.now = func() time.Time { return time.Now().Add(d) }
+	e.ak.epoch = processStart.Add(-d)
+}
+
 // session signs userID in at the fake and returns the sealed cookie value;
 // a non-zero accessTTL replaces the access token with one expiring then
 // (negative: already expired).

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,49 +197,27 @@ func TestForgedCookieFloodCostsNoWorkOSCallAndNoKey(t *testing.T) {
 
 // TestJWKSFetchOutlivesTheClientThatStartedIt: a client that hangs up
 // while the key set is fetched neither cancels the fetch nor spends the
-// refetch interval; the next request verifies with the fetched keys.
+// retry interval; the next request verifies with the fetched keys, without
+// a refresh in place of the verification.
 func TestJWKSFetchOutlivesTheClientThatStartedIt(t *testing.T) {
-	keyA, keyB := testKeys(t)
-	clock := newFakeClock()
-	var fetches atomic.Int32
-	release := make(chan struct{})
-	keys := newJWKSServer(t, jwkOf("a", "RS256", &keyA.PublicKey))
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if fetches.Add(1) == 2 {
-			<-release // the refetch for kid b is slow
-		}
-		keys.Config.Handler.ServeHTTP(w, r)
-	}))
-	defer slow.Close()
-	v := &tokenVerifier{keys: newJWKSCache(slow.URL, slow.Client(), clock.now), now: clock.now}
-	if _, err := verifyToken(context.Background(), v, signRS(t, keyA, "RS256", "a", map[string]any{"sub": "u"})); err != nil {
-		t.Fatal(err)
-	}
-	keys.setKeys(t, jwkOf("a", "RS256", &keyA.PublicKey), jwkOf("b", "RS256", &keyB.PublicKey))
-	clock.advance(jwksRefetchInterval + time.Second)
-	tokenB := signRS(t, keyB, "RS256", "b", map[string]any{"sub": "u"})
+	env := newTestEnv(t, nil)
+	first, _ := env.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, 0)
+	second, _ := env.session(fakeworkos.UserBob, fakeworkos.OrgAcme, 0)
+	env.fake.InjectFault(fakeworkos.EndpointJWKS, fakeworkos.Fault{Kind: fakeworkos.FaultDelay, Delay: 300 * time.Millisecond, Count: 1})
 	gone, hangUp := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { _, err := verifyToken(gone, v, tokenB); done <- err }()
-	for fetches.Load() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	r := httptest.NewRequest(http.MethodGet, "http://app.test/page", nil).WithContext(gone)
+	r.Header.Set("Cookie", "wos-session="+first)
+	done := make(chan struct{})
+	go func() { env.ak.ServeHTTP(httptest.NewRecorder(), r); close(done) }()
+	time.Sleep(50 * time.Millisecond)
 	hangUp()
 	<-done
-	close(release)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := verifyToken(context.Background(), v, tokenB)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the key fetched for a client that hung up is not used: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	w := env.do(document("/page", "wos-session="+second))
+	if w.Code != http.StatusOK || env.upstream.last().Get("X-Workos-User-Id") != fakeworkos.UserBob {
+		t.Fatalf("the next request: status %d, user %q", w.Code, env.upstream.last().Get("X-Workos-User-Id"))
 	}
-	if got := fetches.Load(); got != 2 {
-		t.Fatalf("%d fetches, want 2: the refetch slot was spent on the hung-up client", got)
+	if jwks, refreshes := env.fake.Calls(fakeworkos.EndpointJWKS), env.fake.RefreshCalls(); jwks != 1 || refreshes != 0 {
+		t.Fatalf("%d JWKS fetches and %d refreshes; want the first fetch to serve both requests", jwks, refreshes)
 	}
 }
 
@@ -261,7 +238,7 @@ func TestInvalidGrantKeepsTheCookieForASiblingsRotation(t *testing.T) {
 		t.Fatalf("inside the window: status %d, Set-Cookie %q; want 401 and the cookie kept", w.Code, setCookie(w, "wos-session"))
 	}
 	calls := env.fake.RefreshCalls()
-	env.ak.now = func() time.Time { return time.Now().Add(siblingRotationWindow + time.Second) }
+	env.shiftClock(siblingRotationWindow + time.Second)
 	w = env.do(api)
 	if c := setCookie(w, "wos-session"); w.Code != http.StatusUnauthorized || !strings.Contains(c, "Max-Age=0") {
 		t.Fatalf("after the window: status %d, Set-Cookie %q; want the cookie deleted", w.Code, c)

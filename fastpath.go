@@ -3,6 +3,7 @@ package authkit
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The per-request fast path. Under Traefik's interpreter a call allocates
@@ -21,16 +22,16 @@ import (
 // ServeHTTP strips the internal headers and dispatches.
 func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := r.Header
-	s := a.strip
 	for name := range h {
-		// One byte test spares most headers the full one.
-		if len(name) > 2 && s.thirdByte[name[2]] && isStrippedHeader(s, name) {
+		// One byte test spares most headers the map lookup; X-Workos-*
+		// names also need the prefix test, which only they reach.
+		if len(name) > 2 && a.stripThirdByte[name[2]] && (a.stripNames[name] || isWorkosHeader(name)) {
 			delete(h, name)
 		}
 	}
 	if a.routes[r.URL.Path] != nil || len(h["Authorization"]) != 0 {
 		serveFull(a, w, r)
-	} else if a.s.passCorsPreflight && r.Method == http.MethodOptions && isPreflight(h) {
+	} else if a.corsPreflight && r.Method == http.MethodOptions && isPreflight(h) {
 		servePreflight(a, w, r)
 	} else if len(h["Cookie"]) == 0 {
 		serveAnonymous(a, w, r)
@@ -48,7 +49,7 @@ func isPreflight(h http.Header) bool {
 // servePreflight passes a CORS preflight unauthenticated, with no
 // identity (passCorsPreflight): the upstream answers it.
 func servePreflight(a *authKit, w http.ResponseWriter, r *http.Request) {
-	setUpstreamHeaders(a, r, requestOrigin(a, r), &signedOut)
+	setUpstreamHeaders(a, r, &signedOut)
 	a.next.ServeHTTP(w, r)
 }
 
@@ -59,10 +60,10 @@ func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 		serveFull(a, w, r) // the sign-in redirect or the 401
 		return
 	}
-	if a.s.nextjsHeaders {
-		setNextjsHeaders(a, r, requestOrigin(a, r))
+	if a.nextjsHeaders {
+		setNextjsHeaders(a, r)
 	}
-	if !a.s.passSessionCookie && len(r.Header["Cookie"]) != 0 {
+	if a.cutsCookies && len(r.Header["Cookie"]) != 0 {
 		removePluginCookies(a, r.Header)
 	}
 	a.next.ServeHTTP(w, r)
@@ -72,31 +73,27 @@ func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 // cache, or which has cookies but no session; anything else goes to
 // serveFull.
 func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
-	e, sealed := cachedCookie(a, r.Header["Cookie"])
-	if e == nil || (e.principal != nil && a.decidesPerRequest && !passesCached(a, r, e.principal)) {
+	h := r.Header
+	p, sealed := cachedSessionOf(a, h["Cookie"])
+	if p == nil || (a.hasRequirements && p != anonymous && !passesCached(a, r, p)) {
 		serveFull(a, w, r)
 		return
 	}
-	p := e.principal
-	if p == nil {
+	if p == anonymous {
 		serveAnonymous(a, w, r)
 		return
 	}
-	h := r.Header
-	if a.s.nextjsHeaders {
-		setNextjsHeaders(a, r, requestOrigin(a, r))
+	if a.nextjsHeaders {
+		setNextjsHeaders(a, r)
 		h["X-Workos-Session"] = []string{sealed}
 	}
-	for _, ih := range a.identityHeaders {
-		if p.fields[ih.field] != "" {
-			h[ih.name] = p.fields[ih.field : ih.field+1 : ih.field+1]
+	for i, f := range a.identityFields {
+		if len(p.values[f]) != 0 {
+			h[a.identityNames[i]] = p.values[f]
 		}
 	}
-	if a.s.forwardAccessToken {
-		forwardAccessToken(h, p, p.accessToken)
-	}
-	if !a.s.passSessionCookie {
-		removePluginCookies(a, h)
+	if a.rewritesRequest {
+		rewriteRequest(a, h, p, p.accessToken)
 	}
 	if wh := w.Header(); len(wh["Vary"]) == 0 {
 		wh["Cache-Control"] = headerNoStore
@@ -108,47 +105,50 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 }
 
 // passesCached reports whether a cached principal meets the instance's
-// per-request rules (requirements); when it does not, the full path
-// answers.
+// requirements on this path; when it does not, the full path answers.
 func passesCached(a *authKit, r *http.Request, p *principal) bool {
 	return isPublic(a, r.URL.Path) || a.s.requirements.unmet(p) == ""
 }
 
-// noSession is the lookup result of a Cookie header without a session
-// cookie: signed out, decided on the fast path.
-var noSession = &cacheEntry{}
+// anonymous is what cachedSessionOf returns for a Cookie header without a
+// session cookie, or whose session the cache holds as refused: signed
+// out, decided on the fast path.
+var anonymous = &principal{}
 
-// cachedCookie reads the Cookie header with a few calls into package
-// strings. A session cookie in the session cache gives the entry and the
-// cookie's value; cookies without a session cookie give noSession;
-// anything else (a session not in the cache, a split session, several
-// Cookie lines, eagerAuth's extra cookie) returns nil: the full path
-// decides.
-func cachedCookie(a *authKit, lines []string) (*cacheEntry, string) {
+// cachedSessionOf reads the Cookie header with a few calls into package
+// strings, and no byte tests: under the interpreter each comparison costs
+// frame slots, and each call into the standard library about ten
+// allocations. Browsers write "name=value; name=value", so the session
+// cookie starts the line or follows "; ". A session cookie in the session
+// cache gives its principal and the cookie's value; anything else (a
+// session not in the cache, a split session, other spacing, several Cookie
+// lines, eagerAuth's extra cookie) gives nil: the full path decides.
+func cachedSessionOf(a *authKit, lines []string) (*principal, string) {
 	if len(lines) != 1 || a.s.eagerAuth {
 		return nil, ""
 	}
 	line := lines[0]
-	i := strings.Index(line, a.sessionCookieKey)
-	if i < 0 {
-		if strings.Contains(line, a.sessionChunkKey) {
-			return nil, ""
-		}
-		return noSession, ""
+	value := ""
+	if strings.HasPrefix(line, a.sessionCookieKey) {
+		value = line[len(a.sessionCookieKey):]
+	} else if i := strings.Index(line, a.sessionCookieAfter); i >= 0 {
+		value = line[i+len(a.sessionCookieAfter):]
+	} else if strings.Contains(line, a.sessionCookieName) {
+		return nil, "" // a split session, or the name in another form
+	} else {
+		return anonymous, ""
 	}
-	if i > 0 {
-		// The first match must start a cookie, not end a longer name
-		// ("xwos-session=") or sit in a value.
-		if before := strings.TrimRight(line[:i], " \t"); before != "" && before[len(before)-1] != ';' {
-			return nil, ""
-		}
-	}
-	value := line[i+len(a.sessionCookieKey):]
 	if j := strings.IndexByte(value, ';'); j >= 0 {
 		value = value[:j]
 	}
-	value = strings.TrimSpace(value)
-	return lookupCached(a.sessions, a.cacheNS, value, a.now().UnixNano()), value
+	e := lookupCached(a.sessions, a.cacheNS, value, time.Since(a.epoch))
+	if e == nil {
+		return nil, ""
+	}
+	if e.principal == nil {
+		return anonymous, ""
+	}
+	return e.principal, value
 }
 
 // isPublic reports whether a path is one of middlewareAuth's

@@ -57,12 +57,16 @@ const (
 	signedInByAPIKey      principalKind = 3
 )
 
-// principal is who a signed-in request is. Lists are comma-joined as the
-// upstream receives them; a value holding a control character is empty,
-// so it can neither reach a header nor satisfy a requirement.
+// principal is who a signed-in request is. Each identity field is held as
+// the header value the upstream receives: a one-element slice, shared
+// read-only by every request that presents the credential (its capacity
+// is one, so a later Header.Add copies instead of writing through), or nil
+// when the field is empty. Lists are comma-joined; a value holding a
+// control character is left out, so it can neither reach a header nor
+// satisfy a requirement.
 type principal struct {
 	kind   principalKind
-	fields [numIdentityFields]string
+	values [numIdentityFields][]string
 	// authTime is the token's auth_time in Unix seconds, 0 when absent.
 	authTime int64
 	// accessToken is kept only when a request needs it (forwardAccessToken
@@ -73,11 +77,11 @@ type principal struct {
 // sessionPrincipal is the identity of a verified cookie session.
 func sessionPrincipal(c *tokenClaims, sess *session, keepToken bool) *principal {
 	p := claimsPrincipal(c, signedInBySession)
-	p.fields[fieldUserEmail] = headerSafe(sess.userEmail)
-	p.fields[fieldUserFirstName] = headerSafe(sess.firstName)
-	p.fields[fieldUserLastName] = headerSafe(sess.lastName)
-	p.fields[fieldUserName] = headerSafe(strings.TrimSpace(sess.firstName + " " + sess.lastName))
-	p.fields[fieldImpersonatorEmail] = headerSafe(sess.impersonatorEmail)
+	setField(p, fieldUserEmail, sess.userEmail)
+	setField(p, fieldUserFirstName, sess.firstName)
+	setField(p, fieldUserLastName, sess.lastName)
+	setField(p, fieldUserName, strings.TrimSpace(sess.firstName+" "+sess.lastName))
+	setField(p, fieldImpersonatorEmail, sess.impersonatorEmail)
 	if keepToken {
 		p.accessToken = sess.accessToken
 	}
@@ -88,18 +92,34 @@ func sessionPrincipal(c *tokenClaims, sess *session, keepToken bool) *principal 
 // bearer token has nothing else.
 func claimsPrincipal(c *tokenClaims, kind principalKind) *principal {
 	p := &principal{kind: kind}
-	p.fields[fieldUserID] = headerSafe(c.Subject)
-	p.fields[fieldSessionID] = headerSafe(c.SessionID)
-	p.fields[fieldOrganizationID] = headerSafe(c.OrganizationID)
-	p.fields[fieldRole] = headerSafe(c.Role)
-	p.fields[fieldRoles] = joinClaim(c.Roles)
-	p.fields[fieldPermissions] = joinClaim(c.Permissions)
-	p.fields[fieldEntitlements] = joinClaim(c.Entitlements)
-	p.fields[fieldFeatureFlags] = joinClaim(c.FeatureFlags)
+	setField(p, fieldUserID, c.Subject)
+	setField(p, fieldSessionID, c.SessionID)
+	setField(p, fieldOrganizationID, c.OrganizationID)
+	setField(p, fieldRole, c.Role)
+	setField(p, fieldRoles, joinClaim(c.Roles))
+	setField(p, fieldPermissions, joinClaim(c.Permissions))
+	setField(p, fieldEntitlements, joinClaim(c.Entitlements))
+	setField(p, fieldFeatureFlags, joinClaim(c.FeatureFlags))
 	if c.AuthTime != nil {
 		p.authTime = int64(*c.AuthTime)
 	}
 	return p
+}
+
+// setField sets an identity field, unless the value is empty or unfit for
+// a header.
+func setField(p *principal, field int, v string) {
+	if v = headerSafe(v); v != "" {
+		p.values[field] = []string{v}
+	}
+}
+
+// fieldOf returns an identity field's value, or "".
+func fieldOf(p *principal, field int) string {
+	if v := p.values[field]; len(v) != 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // joinClaim comma-joins a multi-valued claim, leaving out values that are
@@ -155,16 +175,17 @@ func hasListItem(list, item string) bool {
 func principalCost(p *principal) int {
 	n := principalSize + len(p.accessToken)
 	for i := 0; i < numIdentityFields; i++ {
-		if len(p.fields[i]) > 0 {
-			n += len(p.fields[i]) + stringRounding
+		if v := p.values[i]; len(v) != 0 {
+			n += valueSize + len(v[0])
 		}
 	}
 	return n
 }
 
 const (
-	// principalSize is the struct: the field array and a few words.
-	principalSize = 16*numIdentityFields + 32
-	// stringRounding is what a short string's allocation adds on average.
-	stringRounding = 8
+	// principalSize is the struct: the value array and a few words.
+	principalSize = 24*numIdentityFields + 32
+	// valueSize is a present value's one-element slice, and what its
+	// string's allocation adds on average.
+	valueSize = 16 + 8
 )

@@ -149,7 +149,7 @@ func sharedKeySet(url string, client *http.Client) *jwksCache {
 
 // jwksKey returns the one key matching the token's kid and alg, fetching the key
 // set when it is missing, stale, or lacks the kid.
-func jwksKey(ctx context.Context, c *jwksCache, kid, alg string) (*rsa.PublicKey, error) {
+func jwksKey(c *jwksCache, kid, alg string) (*rsa.PublicKey, error) {
 	c.mu.RLock()
 	keys, fetched, fetchedAt := c.keys, c.fetched, c.fetchedAt
 	c.mu.RUnlock()
@@ -159,7 +159,7 @@ func jwksKey(ctx context.Context, c *jwksCache, kid, alg string) (*rsa.PublicKey
 			return k, nil
 		}
 	}
-	if err := c.refresh(ctx, fetchedAt); err != nil && !fetched {
+	if err := c.refresh(fetchedAt); err != nil && !fetched {
 		return nil, err
 	}
 	c.mu.RLock()
@@ -169,8 +169,10 @@ func jwksKey(ctx context.Context, c *jwksCache, kid, alg string) (*rsa.PublicKey
 }
 
 // refresh fetches the key set unless another caller fetched it after seen
-// or the last attempt was too recent, and waits for the fetch, or for ctx.
-func (c *jwksCache) refresh(ctx context.Context, seen time.Time) error {
+// or the last attempt was too recent, and waits for the fetch (at most
+// jwksTimeout; not for the request's context too: see refreshCall.wait on
+// select under the interpreter).
+func (c *jwksCache) refresh(seen time.Time) error {
 	c.mu.Lock()
 	if c.fetched && c.fetchedAt.After(seen) {
 		c.mu.Unlock()
@@ -197,10 +199,7 @@ func (c *jwksCache) refresh(ctx context.Context, seen time.Time) error {
 		go c.runFetch(done, now)
 	}
 	c.mu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	<-done
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.fetched {

@@ -1,7 +1,6 @@
 package authkit
 
 import (
-	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -139,7 +138,7 @@ type tokenVerifier struct {
 
 // verifyToken checks the token's algorithm, signature and validity window and
 // returns its claims. The error tells apart why a token was refused.
-func verifyToken(ctx context.Context, v *tokenVerifier, token string) (*tokenClaims, error) {
+func verifyToken(v *tokenVerifier, token string) (*tokenClaims, error) {
 	p, err := parseToken(token)
 	if err != nil {
 		return nil, err
@@ -152,7 +151,7 @@ func verifyToken(ctx context.Context, v *tokenVerifier, token string) (*tokenCla
 		// No extension is understood, so a critical one cannot be honoured.
 		return nil, ErrTokenMalformed
 	}
-	key, err := jwksKey(ctx, v.keys, p.header.KeyID, p.header.Algorithm)
+	key, err := jwksKey(v.keys, p.header.KeyID, p.header.Algorithm)
 	if err != nil {
 		return nil, err
 	}

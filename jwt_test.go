@@ -1,7 +1,6 @@
 package authkit
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -220,7 +219,7 @@ func TestVerifyToken(t *testing.T) {
 	for _, tt := range tests {
 		tt := tt
 		t.Run(tt.name, func(t *testing.T) {
-			claims, err := verifyToken(context.Background(), verifier, tt.token)
+			claims, err := verifyToken(verifier, tt.token)
 			if err != tt.want {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -239,7 +238,7 @@ func TestVerifiedClaims(t *testing.T) {
 	token := signRS(t, keyA, "RS256", "kid-a", map[string]any{"sub": "user_1", "sid": "session_1", "org_id": "org_1",
 		"role": "admin", "roles": []string{"admin", "member"}, "permissions": []string{"a", "b"},
 		"entitlements": []string{"e"}, "feature_flags": []string{"f"}, "exp": now + 600, "iat": now})
-	c, err := verifyToken(context.Background(), verifier, token)
+	c, err := verifyToken(verifier, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,19 +280,18 @@ func TestJWKSRefetchesForANewKidAtMostEvery30s(t *testing.T) {
 	server := newJWKSServer(t, jwkOf("kid-a", "RS256", &keyA.PublicKey))
 	verifier := newTestVerifier(server, clock)
 	claims := map[string]any{"sub": "user_1"}
-	ctx := context.Background()
 
-	if _, err := verifyToken(ctx, verifier, signRS(t, keyA, "RS256", "kid-a", claims)); err != nil {
+	if _, err := verifyToken(verifier, signRS(t, keyA, "RS256", "kid-a", claims)); err != nil {
 		t.Fatal(err)
 	}
 	// WorkOS publishes a new key; a token signed with it arrives at once.
 	server.setKeys(t, jwkOf("kid-a", "RS256", &keyA.PublicKey), jwkOf("kid-b", "RS256", &keyB.PublicKey))
 	fresh := signRS(t, keyB, "RS256", "kid-b", claims)
-	if _, err := verifyToken(ctx, verifier, fresh); err != ErrTokenUnknownKey {
+	if _, err := verifyToken(verifier, fresh); err != ErrTokenUnknownKey {
 		t.Fatalf("within 30 s of the last fetch: err = %v, want ErrTokenUnknownKey", err)
 	}
 	clock.advance(jwksRefetchInterval)
-	if _, err := verifyToken(ctx, verifier, fresh); err != nil {
+	if _, err := verifyToken(verifier, fresh); err != nil {
 		t.Fatalf("after 30 s the new kid must be fetched: %v", err)
 	}
 	if got := server.fetches.Load(); got != 2 {
@@ -306,7 +304,6 @@ func TestJWKSUnknownKidFloodCausesOneFetch(t *testing.T) {
 	clock := newFakeClock()
 	server := newJWKSServer(t, jwkOf("kid-a", "RS256", &keyA.PublicKey))
 	verifier := newTestVerifier(server, clock)
-	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		kid := "forged-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
@@ -314,7 +311,7 @@ func TestJWKSUnknownKidFloodCausesOneFetch(t *testing.T) {
 		wg.Add(1)
 		go func(token string) {
 			defer wg.Done()
-			verifyToken(ctx, verifier, token)
+			verifyToken(verifier, token)
 		}(token)
 	}
 	wg.Wait()
@@ -353,14 +350,14 @@ func TestJWKSFailures(t *testing.T) {
 			if tt.before != nil {
 				tt.before(server)
 			}
-			_, err := verifyToken(context.Background(), verifier, token)
+			_, err := verifyToken(verifier, token)
 			if tt.after != nil {
 				if err != nil {
 					t.Fatal(err)
 				}
 				tt.after(server)
 				clock.advance(jwksMaxAge)
-				_, err = verifyToken(context.Background(), verifier, token)
+				_, err = verifyToken(verifier, token)
 			}
 			if err != tt.want {
 				t.Fatalf("err = %v, want %v", err, tt.want)
@@ -377,7 +374,7 @@ func TestJWKSRecoversAfterOutage(t *testing.T) {
 	token := signRS(t, keyA, "RS256", "kid-a", map[string]any{"sub": "user_1"})
 	server.set(http.StatusInternalServerError, "")
 	for i := 0; i < 10; i++ {
-		if _, err := verifyToken(context.Background(), verifier, token); err != ErrJWKSUnavailable {
+		if _, err := verifyToken(verifier, token); err != ErrJWKSUnavailable {
 			t.Fatalf("err = %v", err)
 		}
 	}
@@ -386,7 +383,7 @@ func TestJWKSRecoversAfterOutage(t *testing.T) {
 	}
 	server.setKeys(t, jwkOf("kid-a", "RS256", &keyA.PublicKey))
 	clock.advance(jwksRetryInterval)
-	if _, err := verifyToken(context.Background(), verifier, token); err != nil {
+	if _, err := verifyToken(verifier, token); err != nil {
 		t.Fatalf("after the outage: %v", err)
 	}
 }

@@ -120,16 +120,16 @@ func refreshKey(apiBaseURL, clientID, refreshToken, organizationID string) strin
 
 // do returns the answer of the refresh for key, calling refresh only when
 // no call is running and no earlier answer is still remembered. The call
-// runs detached from ctx, so a client that goes away does not fail it for
-// the others; ctx only bounds how long this caller waits.
-func (g *refreshGroup) do(ctx context.Context, key string, clock func() time.Time, refresh func(ctx context.Context) (*workosAuthResponse, error)) refreshOutcome {
+// runs detached from the request, so a client that goes away does not fail
+// it for the others.
+func (g *refreshGroup) do(key string, clock func() time.Time, refresh func(ctx context.Context) (*workosAuthResponse, error)) refreshOutcome {
 	now := clock()
 	g.mu.Lock()
 	g.pruneLocked(now)
 	call, ok := g.calls[key]
 	if ok && call.finished.IsZero() {
 		g.mu.Unlock()
-		return call.wait(ctx)
+		return call.wait()
 	}
 	if ok && now.Before(call.until) {
 		g.mu.Unlock()
@@ -180,13 +180,13 @@ func clampDuration(d, min, max time.Duration) time.Duration {
 	return d
 }
 
-func (c *refreshCall) wait(ctx context.Context) refreshOutcome {
-	select {
-	case <-c.done:
-		return refreshOutcome{resp: c.resp, err: c.err, answered: c.finished}
-	case <-ctx.Done():
-		return refreshOutcome{err: &workosError{Transient: true, reason: "request ended while waiting for a refresh"}}
-	}
+// wait blocks until the call ends, at most workosAPITimeout. It does not
+// select on the request's context as well: yaegi v0.16.1 keeps one case
+// table per select statement and shares it among the goroutines running
+// it, so concurrent waiters could wait on each other's channels.
+func (c *refreshCall) wait() refreshOutcome {
+	<-c.done
+	return refreshOutcome{resp: c.resp, err: c.err, answered: c.finished}
 }
 
 // pruneLocked retires, in order, a few results whose time is over.

@@ -160,7 +160,7 @@ func TestTransientFailureIsSharedUntilRetryAfterThenRecovers(t *testing.T) {
 	if got := env.fake.RefreshCalls(); got != 1 {
 		t.Fatalf("%d refresh calls within Retry-After, want 1", got)
 	}
-	env.ak.now = func() time.Time { return time.Now().Add(4 * time.Second) }
+	env.shiftClock(4 * time.Second)
 	w := env.do(document("/page", "wos-session="+sealed))
 	if setCookie(w, "wos-session") == "" || env.upstream.last().Get("X-Workos-User-Id") != fakeworkos.UserBob {
 		t.Fatalf("the kept cookie did not refresh once Retry-After passed (refresh calls %d)", env.fake.RefreshCalls())

@@ -18,20 +18,19 @@ func (q *requirements) any() bool {
 
 // unmet names the first requirement the principal does not satisfy, or "".
 func (q *requirements) unmet(p *principal) string {
-	f := &p.fields
-	if !hasAll(f[fieldPermissions], q.permissions) {
+	if !hasAll(fieldOf(p, fieldPermissions), q.permissions) {
 		return "permissions"
 	}
-	if len(q.roles) > 0 && !containsString(q.roles, f[fieldRole]) && !hasAny(f[fieldRoles], q.roles) {
+	if len(q.roles) > 0 && !containsString(q.roles, fieldOf(p, fieldRole)) && !hasAny(fieldOf(p, fieldRoles), q.roles) {
 		return "roles"
 	}
-	if len(q.organizations) > 0 && !containsString(q.organizations, f[fieldOrganizationID]) {
+	if len(q.organizations) > 0 && !containsString(q.organizations, fieldOf(p, fieldOrganizationID)) {
 		return "organization"
 	}
-	if !hasAll(f[fieldEntitlements], q.entitlements) {
+	if !hasAll(fieldOf(p, fieldEntitlements), q.entitlements) {
 		return "entitlements"
 	}
-	if !hasAll(f[fieldFeatureFlags], q.featureFlags) {
+	if !hasAll(fieldOf(p, fieldFeatureFlags), q.featureFlags) {
 		return "feature_flags"
 	}
 	return ""

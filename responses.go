@@ -151,6 +151,6 @@ func unauthenticated(a *authKit, w http.ResponseWriter, r *http.Request, ext ext
 // forbidden answers a signed-in user who lacks a requirement. Cookies the
 // request produced (a refreshed session) still go out.
 func forbidden(a *authKit, w http.ResponseWriter, r *http.Request, res *authResult, unmet string) {
-	a.log.debug("requirement not met", "requirement", unmet, "user_id", res.principal.fields[fieldUserID])
+	a.log.debug("requirement not met", "requirement", unmet, "user_id", fieldOf(res.principal, fieldUserID))
 	writeProblem(w, r, http.StatusForbidden, "forbidden", "You do not have access to this page.", res.setCookies)
 }

@@ -254,7 +254,7 @@ func (a *authKit) sessionForSignOut(r *http.Request, rc *requestCookies) (sessio
 	if err != nil {
 		return "", "", 0
 	}
-	claims, err := verifyToken(r.Context(), a.verifier, sess.accessToken)
+	claims, err := verifyToken(a.verifier, sess.accessToken)
 	if err != nil {
 		p, err := parseToken(sess.accessToken)
 		if err != nil {
@@ -354,7 +354,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	key := refreshKey(a.s.apiBaseURL, a.s.clientID, previous.refreshToken, organizationID)
-	out := sharedRefreshes.do(r.Context(), key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
+	out := sharedRefreshes.do(key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
 		return a.workos.authenticateWithRefreshToken(ctx, previous.refreshToken, organizationID)
 	})
 	if err := out.err; err != nil {

@@ -4,7 +4,6 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -40,15 +39,15 @@ const (
 // so repeating it costs no verification.
 type cacheEntry struct {
 	key       uint64
-	namespace uint32
 	tail      string
-	expires   int64 // Unix nanoseconds
+	expires   time.Duration // since processStart
 	principal *principal
-	// referenced is set by lookups and cleared by the clock hand: an entry
-	// in use survives one more turn of the hand.
-	referenced int32
-	slot       int
-	cost       int64
+	// young is set when the entry is inserted and cleared by the clock
+	// hand: a new entry survives a whole turn of the hand before it can be
+	// evicted. Lookups never write it (see sessionCache).
+	young bool
+	slot  int
+	cost  int64
 	// nextOfSession chains the entries of one WorkOS session, so a
 	// sign-out drops every cookie of it at once.
 	nextOfSession *cacheEntry
@@ -60,9 +59,16 @@ type cacheEntry struct {
 // of the plugin, each in its own namespace, so instances with different
 // passwords, WorkOS clients or decisions never see each other's entries.
 //
-// Lookups are lock-free (sync.Map). Inserts take the lock and do a bounded
-// amount of maintenance: eviction is CLOCK (second chance) over a ring of
-// slots, so neither a full cache nor expired entries ever cost a scan.
+// Lookups are lock-free and read-only (sync.Map). Inserts take the lock
+// and do a bounded amount of maintenance: a clock hand over a ring of
+// slots drops expired entries as it passes and, when the cache is full,
+// evicts the first entry that has already been through one turn of the
+// hand, so neither a full cache nor expired entries ever cost a scan.
+// Lookups do not mark entries as used (under the interpreter that write
+// would cost a tenth of a cached request): the order is the order of
+// inserts, which is close to the order of expiry, since every entry lives
+// until its session's refresh point. An entry evicted early under
+// pressure is one whose refresh is near anyway.
 type sessionCache struct {
 	entries sync.Map // key → *cacheEntry
 
@@ -88,10 +94,8 @@ func newSessionCache(maxEntries int, maxBytes int64) *sessionCache {
 var sharedSessions = newSessionCache(maxCachedSessions, maxCachedBytes)
 
 // cacheNamespace is what an instance's entries are keyed with: a hash seed
-// of its own, and an id that entries carry so a collision across
-// namespaces is never taken for a hit.
+// of its own.
 type cacheNamespace struct {
-	id   uint32
 	seed maphash.Seed
 }
 
@@ -108,25 +112,35 @@ func namespaceFor(name string) *cacheNamespace {
 	defer cacheNamespaces.Unlock()
 	ns := cacheNamespaces.byName[name]
 	if ns == nil {
-		ns = &cacheNamespace{id: uint32(len(cacheNamespaces.byName) + 1), seed: maphash.MakeSeed()}
+		ns = &cacheNamespace{seed: maphash.MakeSeed()}
 		cacheNamespaces.byName[name] = ns
 	}
 	return ns
 }
 
-// lookupCached returns the live entry for a credential, or nil. It runs on
-// every signed-in request, so it is a plain function (a method costs
-// several times as much under the interpreter) and hashes the credential
-// in compiled code.
-func lookupCached(c *sessionCache, ns *cacheNamespace, credential string, now int64) *cacheEntry {
+// processStart is the origin of the cache's clock: entries expire at a
+// duration since it, which the fast path reads with one call
+// (time.Since), monotonic whatever the wall clock does.
+var processStart = time.Now()
+
+// sinceEpoch converts an instance's time to the cache's clock.
+func sinceEpoch(a *authKit, t time.Time) time.Duration {
+	return t.Sub(a.epoch)
+}
+
+// lookupCached returns the live entry for a credential, or nil; now is on
+// the cache's clock. It runs on every signed-in request, so it is a plain
+// function (a method costs several times as much under the interpreter)
+// and hashes the credential in compiled code. Each namespace hashes with
+// its own seed, so entries of two namespaces share a key only by a 64-bit
+// coincidence, and then the credential's end, which no one can produce
+// without the credential, still tells them apart. Lookups only read: the
+// cache's order is the order of inserts (see sessionCache).
+func lookupCached(c *sessionCache, ns *cacheNamespace, credential string, now time.Duration) *cacheEntry {
 	v, _ := c.entries.Load(maphash.String(ns.seed, credential))
 	e, _ := v.(*cacheEntry)
-	if e == nil || e.namespace != ns.id || now >= e.expires || len(credential) < len(e.tail) ||
-		credential[len(credential)-len(e.tail):] != e.tail {
+	if e == nil || now >= e.expires || !strings.HasSuffix(credential, e.tail) {
 		return nil
-	}
-	if atomic.LoadInt32(&e.referenced) == 0 {
-		atomic.StoreInt32(&e.referenced, 1)
 	}
 	return e
 }
@@ -146,12 +160,12 @@ func storeCached(c *sessionCache, ns *cacheNamespace, credential string, p *prin
 		tail = tail[len(tail)-cacheTailLength:]
 	}
 	e := &cacheEntry{
-		key:       maphash.String(ns.seed, credential),
-		namespace: ns.id,
+		key: maphash.String(ns.seed, credential),
 		// A copy: the credential is a slice of the request's Cookie or
 		// Authorization header, which must not stay in memory with it.
 		tail:    strings.Clone(tail),
-		expires: expires.UnixNano(),
+		expires: expires.Sub(processStart),
+		young:   true,
 		cost:    cacheEntryOverhead,
 	}
 	if p != nil {
@@ -159,20 +173,20 @@ func storeCached(c *sessionCache, ns *cacheNamespace, credential string, p *prin
 		e.cost += int64(principalCost(p))
 	}
 	c.mu.Lock()
-	c.insertLocked(e, now.UnixNano())
+	c.insertLocked(e, now.Sub(processStart))
 	c.mu.Unlock()
 }
 
 // insertLocked places e in the map and the ring, replacing any entry under
 // the same key, then keeps the bounds.
-func (c *sessionCache) insertLocked(e *cacheEntry, now int64) {
+func (c *sessionCache) insertLocked(e *cacheEntry, now time.Duration) {
 	c.inserts++
 	if v, ok := c.entries.Load(e.key); ok {
 		c.removeLocked(v.(*cacheEntry))
 	}
 	c.sweepLocked(now)
 	for c.count >= c.maxEntries || c.bytes+e.cost > c.maxBytes {
-		if !c.evictLocked(now) {
+		if !c.evictLocked() {
 			break
 		}
 	}
@@ -188,7 +202,7 @@ func (c *sessionCache) insertLocked(e *cacheEntry, now int64) {
 	c.bytes += e.cost
 	c.entries.Store(e.key, e)
 	if e.principal != nil && e.principal.kind == signedInBySession {
-		if sid := e.principal.fields[fieldSessionID]; sid != "" {
+		if sid := fieldOf(e.principal, fieldSessionID); sid != "" {
 			e.nextOfSession = c.bySession[sid]
 			c.bySession[sid] = e
 		}
@@ -196,7 +210,7 @@ func (c *sessionCache) insertLocked(e *cacheEntry, now int64) {
 }
 
 // sweepLocked advances the hand a few slots, dropping expired entries.
-func (c *sessionCache) sweepLocked(now int64) {
+func (c *sessionCache) sweepLocked(now time.Duration) {
 	for i := 0; i < cacheSweepSteps && len(c.ring) > 0; i++ {
 		c.hand = (c.hand + 1) % len(c.ring)
 		if e := c.ring[c.hand]; e != nil && now >= e.expires {
@@ -206,10 +220,11 @@ func (c *sessionCache) sweepLocked(now int64) {
 	}
 }
 
-// evictLocked frees one slot: the first expired or unreferenced entry the
-// hand finds within cacheEvictSteps, clearing references on the way, or
-// else the entry under the hand. It reports false when the cache is empty.
-func (c *sessionCache) evictLocked(now int64) bool {
+// evictLocked frees one slot: the first entry the hand finds that has
+// been through a turn already, clearing the young ones it passes, within
+// cacheEvictSteps; else the entry under the hand. It reports false when
+// the cache is empty.
+func (c *sessionCache) evictLocked() bool {
 	if c.count == 0 {
 		return false
 	}
@@ -219,12 +234,12 @@ func (c *sessionCache) evictLocked(now int64) bool {
 		if e == nil {
 			continue
 		}
-		if now >= e.expires || atomic.LoadInt32(&e.referenced) == 0 {
+		if !e.young {
 			c.removeLocked(e)
 			c.evictions++
 			return true
 		}
-		atomic.StoreInt32(&e.referenced, 0)
+		e.young = false
 	}
 	for c.ring[c.hand] == nil {
 		c.hand = (c.hand + 1) % len(c.ring)
@@ -247,7 +262,7 @@ func (c *sessionCache) removeLocked(e *cacheEntry) {
 	if e.principal == nil {
 		return
 	}
-	sid := e.principal.fields[fieldSessionID]
+	sid := fieldOf(e.principal, fieldSessionID)
 	first := c.bySession[sid]
 	if first == e {
 		if e.nextOfSession == nil {

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +53,7 @@ func TestCachedSessionEndsAtTheRefreshPoint(t *testing.T) {
 	if env.ak.sessions.len() != 1 || env.fake.RefreshCalls() != 0 {
 		t.Fatalf("entries %d, refreshes %d", env.ak.sessions.len(), env.fake.RefreshCalls())
 	}
-	env.ak.now = func() time.Time { return time.Now().Add(11 * time.Second) }
+	env.shiftClock(11 * time.Second)
 	w := env.do(document("/page", "wos-session="+sealed))
 	if env.fake.RefreshCalls() != 1 || setCookie(w, "wos-session") == "" {
 		t.Fatalf("past the refresh point the cached session was still served (refreshes %d)", env.fake.RefreshCalls())
@@ -75,13 +74,13 @@ func TestSignOutForgetsTheCachedSession(t *testing.T) {
 // testPrincipal is a session principal of an ordinary size.
 func testPrincipal(i int) *principal {
 	p := &principal{kind: signedInBySession}
-	p.fields[fieldUserID] = "user_01HZA1CEADM1N" + strconv.Itoa(100000000+i)
-	p.fields[fieldUserEmail] = "user" + strconv.Itoa(i) + "@example.com"
-	p.fields[fieldSessionID] = "session_01HZSESSI0N" + strconv.Itoa(100000000+i)
-	p.fields[fieldOrganizationID] = "org_01HZACMEC0RP00000000000000"
-	p.fields[fieldRole] = "member"
-	p.fields[fieldRoles] = "member"
-	p.fields[fieldPermissions] = "posts:read,posts:write"
+	setField(p, fieldUserID, "user_01HZA1CEADM1N"+strconv.Itoa(100000000+i))
+	setField(p, fieldUserEmail, "user"+strconv.Itoa(i)+"@example.com")
+	setField(p, fieldSessionID, "session_01HZSESSI0N"+strconv.Itoa(100000000+i))
+	setField(p, fieldOrganizationID, "org_01HZACMEC0RP00000000000000")
+	setField(p, fieldRole, "member")
+	setField(p, fieldRoles, "member")
+	setField(p, fieldPermissions, "posts:read,posts:write")
 	return p
 }
 
@@ -105,7 +104,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 			t.Fatalf("%d entries after %d inserts, bound 64", c.len(), i+1)
 		}
 	}
-	if lookupCached(c, ns, testSeal(999), now.UnixNano()) == nil {
+	if lookupCached(c, ns, testSeal(999), now.Sub(processStart)) == nil {
 		t.Fatal("the newest entry was evicted")
 	}
 }
@@ -115,7 +114,7 @@ func TestSessionCacheIsBoundedInBytes(t *testing.T) {
 	ns := testNamespace(t)
 	now := time.Now()
 	big := testPrincipal(0)
-	big.fields[fieldPermissions] = strings.Repeat("p", 9000) // a principal with a huge claim
+	setField(big, fieldPermissions, strings.Repeat("p", 9000)) // a principal with a huge claim
 	for i := 0; i < 100; i++ {
 		storeCached(c, ns, testSeal(i), big, now.Add(time.Minute), now)
 		if c.bytes > c.maxBytes {
@@ -145,7 +144,7 @@ func TestSessionCacheKeepsNamespacesApart(t *testing.T) {
 		{"at the end of its time", a, testSeal(1), now.Add(time.Minute), false},
 	}
 	for _, tt := range tests {
-		if hit := lookupCached(c, tt.ns, tt.cookie, tt.at.UnixNano()) != nil; hit != tt.hit {
+		if hit := lookupCached(c, tt.ns, tt.cookie, tt.at.Sub(processStart)) != nil; hit != tt.hit {
 			t.Errorf("%s: hit %v, want %v", tt.name, hit, tt.hit)
 		}
 	}
@@ -161,7 +160,7 @@ func TestSessionCacheHashCollisionIsNotAHit(t *testing.T) {
 	storeCached(c, ns, testSeal(1), testPrincipal(1), now.Add(time.Minute), now)
 	v, _ := c.entries.Load(maphash.String(ns.seed, testSeal(1)))
 	c.entries.Store(maphash.String(ns.seed, testSeal(2)), v)
-	if lookupCached(c, ns, testSeal(2), now.UnixNano()) != nil {
+	if lookupCached(c, ns, testSeal(2), now.Sub(processStart)) != nil {
 		t.Fatal("a credential whose hash collides was taken for the cached one")
 	}
 }
@@ -185,30 +184,33 @@ func TestSessionCacheSweepsExpiredEntries(t *testing.T) {
 	}
 }
 
-// TestSessionCacheGivesReferencedEntriesASecondChance fills the cache,
-// uses one entry, and inserts more: CLOCK evicts the unused ones first.
-func TestSessionCacheGivesReferencedEntriesASecondChance(t *testing.T) {
-	c := newSessionCache(32, maxCachedBytes)
+// TestSessionCacheEvictsOldInsertsFirst: under pressure the entries that
+// go are the oldest inserts; a new entry survives a whole turn of the hand.
+func TestSessionCacheEvictsOldInsertsFirst(t *testing.T) {
+	const size = 32
+	c := newSessionCache(size, maxCachedBytes)
 	ns := testNamespace(t)
 	now := time.Now()
-	for i := 0; i < 32; i++ {
+	for i := 0; i < 3*size; i++ {
 		storeCached(c, ns, testSeal(i), testPrincipal(i), now.Add(time.Hour), now)
-	}
-	for i := 0; i < 32; i++ { // a first turn clears every reference
-		storeCached(c, ns, testSeal(100+i), testPrincipal(100+i), now.Add(time.Hour), now)
-	}
-	hot := testSeal(100)
-	for i := 0; i < 31; i++ {
-		if lookupCached(c, ns, hot, now.UnixNano()) == nil {
-			t.Fatalf("the hot entry was evicted after %d inserts", i)
+		if lookupCached(c, ns, testSeal(i), now.Sub(processStart)) == nil {
+			t.Fatalf("insert %d was evicted at once", i)
 		}
-		storeCached(c, ns, testSeal(200+i), testPrincipal(200+i), now.Add(time.Hour), now)
+	}
+	kept := 0
+	for i := 2 * size; i < 3*size; i++ {
+		if lookupCached(c, ns, testSeal(i), now.Sub(processStart)) != nil {
+			kept++
+		}
+	}
+	if kept < size/2 {
+		t.Fatalf("only %d of the last %d inserts are cached", kept, size)
 	}
 }
 
-// TestSessionCacheInsertWorkIsBounded fills the cache with entries that are
-// all in use: an insert still finds its slot within cacheEvictSteps
-// visits, whatever the size of the cache.
+// TestSessionCacheInsertWorkIsBounded fills the cache with entries that
+// have not been through a turn of the hand: an insert still finds its slot
+// within cacheEvictSteps visits, whatever the size of the cache.
 func TestSessionCacheInsertWorkIsBounded(t *testing.T) {
 	c := newSessionCache(4096, maxCachedBytes)
 	ns := testNamespace(t)
@@ -216,18 +218,15 @@ func TestSessionCacheInsertWorkIsBounded(t *testing.T) {
 	for i := 0; i < 4096; i++ {
 		storeCached(c, ns, testSeal(i), testPrincipal(i), now.Add(time.Hour), now)
 	}
-	for i := 0; i < 4096; i++ {
-		lookupCached(c, ns, testSeal(i), now.UnixNano())
-	}
 	storeCached(c, ns, testSeal(5000), testPrincipal(5000), now.Add(time.Hour), now)
-	cleared := 0
+	visited := 0
 	for _, e := range c.ring {
-		if e != nil && atomic.LoadInt32(&e.referenced) == 0 {
-			cleared++
+		if e != nil && !e.young {
+			visited++
 		}
 	}
-	if cleared > cacheEvictSteps+1 {
-		t.Fatalf("one insert visited %d entries; the bound is %d", cleared, cacheEvictSteps)
+	if visited > cacheEvictSteps {
+		t.Fatalf("one insert visited %d entries; the bound is %d", visited, cacheEvictSteps)
 	}
 	if c.len() != 4096 {
 		t.Fatalf("%d entries, want the bound 4096", c.len())
@@ -243,13 +242,13 @@ func TestSessionCacheRemovesEverySessionCookie(t *testing.T) {
 		storeCached(c, ns, testSeal(i), p, now.Add(time.Minute), now)
 	}
 	storeCached(c, ns, testSeal(9), testPrincipal(9), now.Add(time.Minute), now)
-	c.removeSession(p.fields[fieldSessionID])
+	c.removeSession(fieldOf(p, fieldSessionID))
 	for i := 0; i < 3; i++ {
-		if lookupCached(c, ns, testSeal(i), now.UnixNano()) != nil {
+		if lookupCached(c, ns, testSeal(i), now.Sub(processStart)) != nil {
 			t.Errorf("cookie %d of the signed-out session is still cached", i)
 		}
 	}
-	if lookupCached(c, ns, testSeal(9), now.UnixNano()) == nil || c.len() != 1 {
+	if lookupCached(c, ns, testSeal(9), now.Sub(processStart)) == nil || c.len() != 1 {
 		t.Errorf("another session's entry went too (%d left)", c.len())
 	}
 }

@@ -44,21 +44,21 @@ type identityHeader struct {
 	field int
 }
 
-// headerStrip is the set of incoming header names an instance removes:
+// stripSet is the set of incoming header names an instance removes:
 // every spelling, by case and by '_' for '-', of the names only the
 // plugin may set. net/http hands the plugin canonical names, and each
-// spelling has one canonical form, so the set holds those forms and a
-// request costs one byte test per header, and a map lookup for the few
-// that pass it.
-type headerStrip struct {
+// spelling has one canonical form, so the set holds those forms, and a
+// request costs one byte test per header and a map lookup for the few
+// that pass it. X-Workos-* is a prefix: isWorkosHeader tests it.
+type stripSet struct {
 	names     map[string]bool
 	thirdByte [256]bool // third bytes of the names, and of X-Workos-*
 }
 
-// newHeaderStrip builds the strip for the given normalised names (lower
-// case, '-' separated) and the x-workos- prefix.
-func newHeaderStrip(names []string) *headerStrip {
-	s := &headerStrip{names: map[string]bool{}}
+// newStripSet builds the set for the given normalised names (lower case,
+// '-' separated).
+func newStripSet(names []string) stripSet {
+	s := stripSet{names: map[string]bool{}}
 	s.thirdByte['W'], s.thirdByte['w'] = true, true
 	for _, n := range names {
 		for _, spelling := range separatorSpellings(n) {
@@ -87,70 +87,80 @@ func separatorSpellings(name string) []string {
 	return out
 }
 
-// isStrippedHeader reports whether a canonical incoming header name is one
-// only the plugin may set. A name of two bytes or fewer is never one.
-func isStrippedHeader(s *headerStrip, name string) bool {
-	return s.names[name] || (len(name) > 9 && (name[0] == 'X' || name[0] == 'x') && (name[1] == '-' || name[1] == '_') &&
-		(name[8] == '-' || name[8] == '_') && strings.EqualFold(name[2:8], "workos"))
-}
-
-// stripHeaders removes, before anything else, every incoming header a
-// client could use to speak for the plugin. It runs on every request.
-func stripHeaders(a *authKit, h http.Header) {
-	s := a.strip
-	for name := range h {
-		if len(name) > 2 && s.thirdByte[name[2]] && isStrippedHeader(s, name) {
-			delete(h, name)
-		}
-	}
+// isWorkosHeader reports whether a header name starts with x-workos- in
+// any case and with '_' for either '-'.
+func isWorkosHeader(name string) bool {
+	return len(name) > 9 && (name[0]|0x20) == 'x' && (name[1] == '-' || name[1] == '_') &&
+		(name[8] == '-' || name[8] == '_') && strings.EqualFold(name[2:8], "workos")
 }
 
 // setUpstreamHeaders tells the upstream about the request: authkit-nextjs's
 // headers when configured, and who is signed in. Incoming copies were
 // stripped before anything else ran.
-func setUpstreamHeaders(a *authKit, r *http.Request, origin string, res *authResult) {
-	if a.s.nextjsHeaders {
-		setNextjsHeaders(a, r, origin)
+func setUpstreamHeaders(a *authKit, r *http.Request, res *authResult) {
+	if a.nextjsHeaders {
+		setNextjsHeaders(a, r)
 	}
 	h := r.Header
 	if res.principal != nil {
 		setIdentityHeaders(a, h, res.principal)
-		if a.s.nextjsHeaders && res.sealed != "" {
+		if a.nextjsHeaders && res.sealed != "" {
 			h["X-Workos-Session"] = []string{res.sealed}
 		}
 	}
+	if a.rewritesRequest {
+		rewriteRequest(a, h, res.principal, res.accessToken)
+	}
+}
+
+// setNextjsHeaders sets what authkit-nextjs's middleware sets on every
+// request that passes, signed in or not, so withAuth() works behind Traefik.
+// It runs on every such request, so it is written for the interpreter: one
+// frame, few intermediate values, slices tested with len (a nil comparison
+// of a slice allocates).
+func setNextjsHeaders(a *authKit, r *http.Request) {
+	h := r.Header
+	origin := a.s.baseURL
+	if len(origin) == 0 {
+		origin = "http://" + r.Host
+		if r.TLS != nil || isHTTPS(r) {
+			origin = "https://" + r.Host
+		}
+	}
+	uri := r.RequestURI // the request line's target, unless not in origin form
+	if len(uri) == 0 || uri[0] != '/' {
+		uri = r.URL.RequestURI()
+	}
+	h["X-Workos-Middleware"] = headerTrue
+	h["X-Url"] = []string{origin + uri}
+	if len(a.redirectURIHeader) != 0 {
+		h["X-Redirect-Uri"] = a.redirectURIHeader
+	} else {
+		h["X-Redirect-Uri"] = []string{origin + a.s.redirectURI}
+	}
+	if len(a.signUpPathsHeader) != 0 {
+		h["X-Sign-Up-Paths"] = a.signUpPathsHeader
+	}
+}
+
+// rewriteRequest applies the options that change the request's own
+// headers: forwardAccessToken and passSessionCookie false.
+func rewriteRequest(a *authKit, h http.Header, p *principal, accessToken string) {
 	if a.s.forwardAccessToken {
-		forwardAccessToken(h, res.principal, res.accessToken)
+		forwardAccessToken(h, p, accessToken)
 	}
 	if !a.s.passSessionCookie {
 		removePluginCookies(a, h)
 	}
 }
 
-// setNextjsHeaders sets what authkit-nextjs's middleware sets on every
-// request that passes, signed in or not, so withAuth() works behind Traefik.
-func setNextjsHeaders(a *authKit, r *http.Request, origin string) {
-	h := r.Header
-	h["X-Workos-Middleware"] = headerTrue
-	h["X-Url"] = []string{origin + r.URL.RequestURI()}
-	if a.redirectURIHeader != nil {
-		h["X-Redirect-Uri"] = a.redirectURIHeader
-	} else {
-		h["X-Redirect-Uri"] = []string{origin + a.s.redirectURI}
-	}
-	if a.signUpPathsHeader != nil {
-		h["X-Sign-Up-Paths"] = a.signUpPathsHeader
-	}
-}
-
 // setIdentityHeaders writes the instance's identity headers from a
-// principal. The values are slices of the principal's own array, shared by
-// every request that presents the credential; their capacity is one, so a
-// later Header.Add copies instead of writing into the next field.
+// principal's shared values. (len, not a nil test: under the interpreter
+// comparing a slice with nil allocates.)
 func setIdentityHeaders(a *authKit, h http.Header, p *principal) {
-	for _, ih := range a.identityHeaders {
-		if p.fields[ih.field] != "" {
-			h[ih.name] = p.fields[ih.field : ih.field+1 : ih.field+1]
+	for i, f := range a.identityFields {
+		if len(p.values[f]) != 0 {
+			h[a.identityNames[i]] = p.values[f]
 		}
 	}
 }

@@ -149,16 +149,19 @@ func orDefault(v, def int) int {
 	return v
 }
 
-// wait sleeps for d and reports false if ctx ended first.
+// wait sleeps for d and reports false if ctx ended first. It polls rather
+// than selects: the fake also runs inside tests interpreted by yaegi
+// v0.16.1, whose select statements share one case table among the
+// goroutines running them.
 func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+	return ctx.Err() == nil
 }
 
 // dropConnection closes the client connection without writing anything,
