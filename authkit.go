@@ -124,7 +124,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		a.identityFields = append(a.identityFields, ih.field)
 	}
 	strip := newStripSet(s.strippedHeaders)
-	a.stripNames, a.stripThirdByte = strip.names, strip.thirdByte
+	a.stripNames = strip.names
+	a.stripMask = strip.mask
 	a.verifier = &tokenVerifier{keys: sharedKeySet(client.jwksURL(), client.http), leeway: defaultTokenLeeway, now: a.now}
 	if !strings.HasPrefix(s.redirectURI, "/") {
 		a.redirectURIHeader = []string{s.redirectURI}
@@ -169,7 +170,7 @@ type authKit struct {
 	// Prepared in New so requests do not rebuild them.
 	routes             map[string]http.HandlerFunc
 	stripNames         map[string]bool // the canonical names stripped (stripSet)
-	stripThirdByte     [256]bool
+	stripMask          [256]uint64
 	corsPreflight      bool
 	nextjsHeaders      bool
 	rewritesRequest    bool     // forwardAccessToken or passSessionCookie false
@@ -205,7 +206,10 @@ func externalOf(a *authKit, r *http.Request) external {
 // unless the client is a trusted proxy).
 func isHTTPS(r *http.Request) bool {
 	proto := r.Header["X-Forwarded-Proto"]
-	return r.TLS != nil || (len(proto) != 0 && len(proto[0]) > 4 && isHTTPSProto(proto[0]))
+	if len(proto) == 0 {
+		return r.TLS != nil
+	}
+	return proto[0] == "https" || (proto[0] != "http" && isHTTPSProto(proto[0]))
 }
 
 // isHTTPSProto reads an X-Forwarded-Proto value that is not plain "http" or

@@ -157,6 +157,19 @@ func BenchmarkPlugin(b *testing.B) {
 		b.Run("public/"+mode, func(b *testing.B) { serve(b, h, "/public/about", "") })
 		b.Run("cold/"+mode, func(b *testing.B) { serveCold(b, h, f) })
 	}
+	lean := map[string]any{}
+	for k, v := range f.config {
+		lean[k] = v
+	}
+	lean["nextjsHeaders"] = "false"
+	lean["identityHeaders"] = map[string]any{"X-Forwarded-User": "user.id", "X-Forwarded-Email": "user.email",
+		"X-Forwarded-Groups": "roles", "X-Forwarded-Org": "organizationId"}
+	leanHandlers := handlers(b, lean, noop)
+	for _, mode := range []string{"compiled", "interpreted"} {
+		h := leanHandlers[mode]
+		b.Run("signed-in-lean/"+mode, func(b *testing.B) { serve(b, h, "/page?x=1", f.cookie) })
+		b.Run("public-lean/"+mode, func(b *testing.B) { serve(b, h, "/public/about", "") })
+	}
 	b.Run("signed-in/no-middleware", func(b *testing.B) { serve(b, noop, "/page?x=1", f.cookie) })
 	b.Run("signed-in/do-nothing-plugin", func(b *testing.B) { serve(b, doNothingPlugin(b), "/page?x=1", f.cookie) })
 	benchJunkCookies(b, f)
