@@ -39,6 +39,10 @@ type authResult struct {
 	refreshed   bool
 	setCookies  []string
 	badBearer   bool // an Authorization credential was present and refused
+	// unavailable: the credential could not be checked now (an API key
+	// while WorkOS fails); the answer is 503 with Retry-After.
+	unavailable bool
+	retryAfter  time.Duration
 }
 
 // noCookies stands for the cookies of a request that carries none.
@@ -67,13 +71,23 @@ func serveFull(a *authKit, w http.ResponseWriter, r *http.Request) {
 		res = authenticate(a, r, rc, ext)
 	}
 	public := isPublic(a, r.URL.Path)
+	if res.unavailable && !public {
+		unavailable(w, r, res)
+		return
+	}
 	if res.principal == nil && a.gated && !public {
 		unauthenticated(a, w, r, ext, res)
 		return
 	}
-	if res.principal != nil && a.hasRequirements && !public {
-		if unmet := a.s.requirements.unmet(res.principal); unmet != "" {
-			forbidden(a, w, r, res, unmet)
+	if res.principal != nil && !public {
+		if a.hasRequirements {
+			if unmet := a.s.requirements.unmet(res.principal); unmet != "" {
+				forbidden(a, w, r, res, unmet)
+				return
+			}
+		}
+		if a.s.maxAuthAge > 0 && authTooOld(a, res.principal, a.now()) {
+			reauthenticate(a, w, r, ext, res)
 			return
 		}
 	}
@@ -86,10 +100,18 @@ func serveFull(a *authKit, w http.ResponseWriter, r *http.Request) {
 func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external) *authResult {
 	res := &authResult{}
 	if rc.session == "" {
-		if a.s.allowBearerTokens {
-			if token := bearerToken(r); token != "" {
-				authenticateBearer(a, r, token, res)
-			}
+		token := ""
+		if a.s.allowBearerTokens || a.s.allowAPIKeys {
+			token = bearerToken(r)
+		}
+		switch {
+		case token == "":
+		case isJWT(token) && a.s.allowBearerTokens:
+			authenticateBearer(a, token, res)
+		case !isJWT(token) && a.s.allowAPIKeys:
+			authenticateAPIKey(a, token, res)
+		default:
+			res.badBearer = true
 		}
 		return res
 	}
@@ -118,8 +140,47 @@ func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external)
 	if verifyErr != nil {
 		a.log.debug("access token not accepted, refreshing", "reason", verifyErr.Error())
 	}
+	if iss := tokenIssuer(claims, sess.accessToken); !issuerAccepted(a, iss) {
+		// A refresh would bring a token of the same issuer: refusing it
+		// here keeps a wrong issuer from costing a refresh per request.
+		rejectIssuer(a, rc.session, iss, sess.userID, now.Add(time.Minute), now)
+		return res
+	}
 	refreshSession(a, r, rc, ext, sess, claims, res)
 	return res
+}
+
+// issuerAccepted reports whether the instance accepts a token's iss: any,
+// when issuer is not configured (as authkit-nextjs without WORKOS_ISSUER).
+func issuerAccepted(a *authKit, iss string) bool {
+	return len(a.s.issuers) == 0 || containsString(a.s.issuers, iss)
+}
+
+// tokenIssuer is a token's iss, from its verified claims or, for a token
+// that did not verify (expired), read from the sealed session unverified.
+func tokenIssuer(claims *tokenClaims, token string) string {
+	if claims != nil {
+		return claims.Issuer
+	}
+	if p, err := parseToken(token); err == nil {
+		return p.claims.Issuer
+	}
+	return ""
+}
+
+// rejectIssuer signs a request out whose token another issuer signed,
+// keeps its cookie (a configuration mistake must not destroy sessions)
+// and caches the refusal, so repeating the cookie costs neither a
+// verification nor a log line until then.
+func rejectIssuer(a *authKit, credential, iss, userID string, until, now time.Time) {
+	a.log.event("token_rejected", "reason", "issuer not accepted", "iss", iss, "user_id", userID)
+	storeCached(a.sessions, a.cacheNS, credential, nil, until, now)
+}
+
+// authTooOld reports whether a principal's authentication is older than
+// maxAuthAgeSeconds, or of unknown age (checkRecentAuth fails closed).
+func authTooOld(a *authKit, p *principal, now time.Time) bool {
+	return p.authTime == 0 || now.Unix()-p.authTime > int64(a.s.maxAuthAge/time.Second)
 }
 
 // errSessionSignedOut reports a refreshed session that was signed out
@@ -149,6 +210,10 @@ func signIn(a *authKit, res *authResult, sess *session, claims *tokenClaims, sea
 	if claims.Subject == "" || (sess.userID != "" && sess.userID != claims.Subject) {
 		a.log.event("session_rejected", "reason", "the token has no subject or another user's", "user_id", sess.userID)
 		storeCached(a.sessions, a.cacheNS, sealed, nil, expires, now)
+		return true
+	}
+	if !issuerAccepted(a, claims.Issuer) {
+		rejectIssuer(a, sealed, claims.Issuer, sess.userID, expires, now)
 		return true
 	}
 	if sharedRevocations.revoked(claims.SessionID, now) {
@@ -299,10 +364,11 @@ func sealResponse(a *authKit, previous *session, resp *workosAuthResponse) (*ses
 
 // authenticateBearer signs an API client in with a WorkOS access token
 // (SPEC "Bearer tokens"): verified, never refreshed, never a cookie.
-func authenticateBearer(a *authKit, r *http.Request, token string, res *authResult) {
+func authenticateBearer(a *authKit, token string, res *authResult) {
 	now := a.now()
-	if e := lookupCached(a.sessions, a.bearerNS, token, sinceEpoch(a, now)); e != nil && e.principal != nil {
+	if e := lookupCached(a.sessions, a.bearerNS, token, sinceEpoch(a, now)); e != nil {
 		res.principal = e.principal
+		res.badBearer = e.principal == nil
 		return
 	}
 	claims, err := verifyToken(a.verifier, token)
@@ -311,11 +377,19 @@ func authenticateBearer(a *authKit, r *http.Request, token string, res *authResu
 		res.badBearer = true
 		return
 	}
-	res.principal = claimsPrincipal(claims, signedInByBearerToken)
 	expires := now.Add(maxCacheLifetime)
 	if exp, ok := tokenExpiry(claims); ok {
 		expires = exp // a bearer token is never refreshed: valid to its end
 	}
+	if !issuerAccepted(a, claims.Issuer) {
+		// Cached as refused: an authentic token that comes back costs
+		// neither a verification nor a log line.
+		a.log.event("token_rejected", "reason", "issuer not accepted", "iss", claims.Issuer, "user_id", claims.Subject)
+		res.badBearer = true
+		storeCached(a.sessions, a.bearerNS, token, nil, expires, now)
+		return
+	}
+	res.principal = claimsPrincipal(claims, signedInByBearerToken)
 	storeCached(a.sessions, a.bearerNS, token, res.principal, expires, now)
 }
 

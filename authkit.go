@@ -71,6 +71,11 @@ type Config struct {
 	IdentityHeaders   any  `json:"identityHeaders,omitempty"`
 	PassSessionCookie bool `json:"passSessionCookie"`
 	PassCorsPreflight bool `json:"passCorsPreflight,omitempty"`
+
+	Issuer            []string `json:"issuer,omitempty"`
+	AllowAPIKeys      bool     `json:"allowApiKeys,omitempty"`
+	MaxAuthAgeSeconds string   `json:"maxAuthAgeSeconds,omitempty"`
+	ReturnOrigins     []string `json:"returnOrigins,omitempty"`
 }
 
 // MiddlewareAuth mirrors authkit-nextjs's middlewareAuth option.
@@ -110,6 +115,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		sessions:        sharedSessions,
 		cacheNS:         namespaceFor(ns),
 		bearerNS:        namespaceFor(ns + "/bearer"),
+		apiKeyNS:        namespaceFor(ns + "/api-key"),
 		log:             newEventLog(name, s.debug, nil),
 		now:             time.Now,
 		corsPreflight:   s.passCorsPreflight,
@@ -129,6 +135,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	a.verifier = &tokenVerifier{keys: sharedKeySet(client.jwksURL(), client.http), leeway: defaultTokenLeeway, now: a.now}
 	if !strings.HasPrefix(s.redirectURI, "/") {
 		a.redirectURIHeader = []string{s.redirectURI}
+		a.callbackOrigin = originOf(s.redirectURI)
 	}
 	if s.signUpPathsHeader != "" {
 		a.signUpPathsHeader = []string{s.signUpPathsHeader}
@@ -147,7 +154,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	}
 	a.hasRequirements = s.requirements.any()
 	a.gated = s.middlewareAuth || a.hasRequirements
-	a.decidesPerRequest = a.hasRequirements
+	a.decidesPerRequest = a.hasRequirements || s.maxAuthAge > 0
 	return a, nil
 }
 
@@ -161,6 +168,7 @@ type authKit struct {
 	sessions *sessionCache
 	cacheNS  *cacheNamespace // cookie sessions
 	bearerNS *cacheNamespace // bearer tokens
+	apiKeyNS *cacheNamespace // API keys, by digest
 	log      *eventLog
 	now      func() time.Time
 	// epoch is what the fast path measures the time from (time.Since,
@@ -186,6 +194,7 @@ type authKit struct {
 	hasRequirements    bool
 	decidesPerRequest  bool     // a cached principal still needs a per-request check
 	redirectURIHeader  []string // nil when the redirect URI is a path
+	callbackOrigin     string   // the redirect URI's origin; "" when it is a path
 	signUpPathsHeader  []string // nil without signUpPaths
 }
 

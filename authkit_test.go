@@ -112,7 +112,13 @@ func (e *testEnv) shiftClock(d time.Duration) {
 // (negative: already expired).
 func (e *testEnv) session(userID, orgID string, accessTTL time.Duration) (string, fakeworkos.IssuedSession) {
 	e.t.Helper()
-	issued, err := e.fake.IssueSession(fakeworkos.SessionParams{UserID: userID, OrganizationID: orgID})
+	return e.sessionFor(fakeworkos.SessionParams{UserID: userID, OrganizationID: orgID}, accessTTL)
+}
+
+// sessionFor is session for any session the fake can issue.
+func (e *testEnv) sessionFor(p fakeworkos.SessionParams, accessTTL time.Duration) (string, fakeworkos.IssuedSession) {
+	e.t.Helper()
+	issued, err := e.fake.IssueSession(p)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -416,11 +422,42 @@ func signInThroughFake(t *testing.T, env *testEnv, start *httptest.ResponseRecor
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	return followToCallback(t, env, resp, pkce)
+}
+
+// followToCallback sends the fake's redirect to the plugin's callback, at
+// the redirect URI's own scheme and host, with the flow's PKCE cookie.
+func followToCallback(t *testing.T, env *testEnv, resp *http.Response, pkce string) *httptest.ResponseRecorder {
+	t.Helper()
 	callback, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || callback.Path != "/callback" {
 		t.Fatalf("fake answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	return env.do(document(callback.RequestURI(), strings.SplitN(pkce, ";", 2)[0]))
+	r := httptest.NewRequest(http.MethodGet, callback.String(), nil)
+	r.Header.Set("Accept", documentAccept)
+	r.Header.Set("Cookie", strings.SplitN(pkce, ";", 2)[0])
+	w := httptest.NewRecorder()
+	env.ak.ServeHTTP(w, r)
+	return w
+}
+
+// signInThroughFakePage is signInThroughFake for a sign-in that must show
+// the fake's page (max_age asks for a new authentication): it submits the
+// page's form for userID in orgID.
+func signInThroughFakePage(t *testing.T, env *testEnv, start *httptest.ResponseRecorder, userID, orgID string) *httptest.ResponseRecorder {
+	t.Helper()
+	authorize, _ := url.Parse(start.Header().Get("Location"))
+	pkce := setCookie(start, pkceCookieName(authorize.Query().Get("state")))
+	client := &http.Client{}
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.PostForm(env.api.URL+"/__fake/sign-in", url.Values{
+		"authorize_query": {authorize.RawQuery}, "user_id": {userID}, "organization_id": {orgID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return followToCallback(t, env, resp, pkce)
 }
 
 func TestSignInFlowThroughCallback(t *testing.T) {

@@ -61,6 +61,11 @@ type settings struct {
 	// strippedHeaders are the names, normalised, that the strip removes
 	// beside x-workos-*.
 	strippedHeaders []string
+
+	issuers       []string // accepted iss values; none: any
+	allowAPIKeys  bool
+	maxAuthAge    time.Duration // 0: no step-up
+	returnOrigins []returnOrigin
 }
 
 // configError names the key at fault, so a Traefik user knows what to fix.
@@ -181,6 +186,27 @@ func parseSettings(c *Config) (*settings, error) {
 		featureFlags:  cleanList(c.RequiredFeatureFlags),
 	}
 	if s.identityHeaders, err = parseIdentityHeaders(c.IdentityHeaders); err != nil {
+		return nil, err
+	}
+	s.issuers = cleanList(c.Issuer)
+	if len(s.issuers) == 0 {
+		// As authkit-nextjs reads WORKOS_ISSUER: a comma-separated list.
+		s.issuers = cleanList(strings.Split(os.Getenv("WORKOS_ISSUER"), ","))
+	}
+	for _, iss := range s.issuers {
+		if !isAbsoluteHTTPURL(iss) {
+			return nil, configError("issuer", "values must be absolute URLs such as https://api.workos.com/user_management/<client id>, not "+strconv.Quote(iss))
+		}
+	}
+	s.allowAPIKeys = c.AllowAPIKeys
+	if v := c.MaxAuthAgeSeconds; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, configError("maxAuthAgeSeconds", "must be a positive number of seconds, not "+strconv.Quote(v))
+		}
+		s.maxAuthAge = time.Duration(n) * time.Second
+	}
+	if s.returnOrigins, err = parseReturnOrigins(cleanList(c.ReturnOrigins), s.cookie.domain); err != nil {
 		return nil, err
 	}
 	s.strippedHeaders = append([]string(nil), nextjsHeaderNames...)
@@ -435,8 +461,8 @@ func parseIdentityHeaders(v any) ([]identityHeader, error) {
 
 // cacheNamespaceName identifies what a cached decision depends on: the
 // WorkOS client (its JWKS), the cookie passwords, the refresh buffer (a
-// session is cached until its refresh point) and whether principals keep
-// the access token.
+// session is cached until its refresh point), the accepted issuers and
+// whether principals keep the access token.
 func cacheNamespaceName(s *settings) string {
 	ids := make([]string, 0, len(s.keyring.passwords))
 	for id := range s.keyring.passwords {
@@ -445,7 +471,7 @@ func cacheNamespaceName(s *settings) string {
 	sort.Strings(ids)
 	h := sha256.New()
 	h.Write([]byte(s.apiBaseURL + "\x00" + s.clientID + "\x00" + s.refreshBuffer.String() + "\x00" +
-		strconv.FormatBool(s.forwardAccessToken || s.eagerAuth)))
+		strconv.FormatBool(s.forwardAccessToken || s.eagerAuth) + "\x00" + strings.Join(s.issuers, " ")))
 	for _, id := range ids {
 		h.Write([]byte("\x00" + id + "\x00"))
 		h.Write(s.keyring.passwords[id])

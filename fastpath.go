@@ -76,7 +76,7 @@ func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	h := r.Header
 	p, sealed := cachedSessionOf(a, h["Cookie"])
-	if p == nil || (a.hasRequirements && p != anonymous && !passesCached(a, r, p)) {
+	if p == nil || (a.decidesPerRequest && p != anonymous && !passesCached(a, r, p)) {
 		serveFull(a, w, r)
 		return
 	}
@@ -106,9 +106,10 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 }
 
 // passesCached reports whether a cached principal meets the instance's
-// requirements on this path; when it does not, the full path answers.
+// per-request rules on this path (requirements, recent authentication);
+// when it does not, the full path answers.
 func passesCached(a *authKit, r *http.Request, p *principal) bool {
-	return isPublic(a, r.URL.Path) || a.s.requirements.unmet(p) == ""
+	return isPublic(a, r.URL.Path) || (a.s.requirements.unmet(p) == "" && (a.s.maxAuthAge == 0 || !authTooOld(a, p, a.now())))
 }
 
 // anonymous is what cachedSessionOf returns for a Cookie header without a

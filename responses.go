@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"html"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // What the browser receives: the cache headers and cookies the plugin adds
@@ -145,7 +147,42 @@ func unauthenticated(a *authKit, w http.ResponseWriter, r *http.Request, ext ext
 	if a.s.signUpPaths.matchAny(r.URL.Path) {
 		screenHint = "sign-up"
 	}
-	a.startSignIn(w, r, ext, r.URL.RequestURI(), screenHint, "", res.setCookies)
+	a.startSignIn(w, r, ext, signInOptions{returnTo: returnTarget(a, r, ext), screenHint: screenHint}, res.setCookies)
+}
+
+// returnTarget is where the callback sends the browser back to after a
+// sign-in this request starts: the request's path, or its absolute URL when
+// the callback is on another origin that returnOrigins lists.
+func returnTarget(a *authKit, r *http.Request, ext external) string {
+	uri := r.URL.RequestURI()
+	if a.callbackOrigin != "" && ext.origin != a.callbackOrigin && safeReturnTo(ext.origin+uri, "", a.s.returnOrigins) != "" {
+		return ext.origin + uri
+	}
+	return uri
+}
+
+// reauthenticate stops a signed-in request whose authentication is older
+// than maxAuthAgeSeconds (SPEC "Recent authentication"): a navigation goes
+// to a new authorization with max_age, the session kept until it ends;
+// anything else gets 401 reauthentication_required.
+func reauthenticate(a *authKit, w http.ResponseWriter, r *http.Request, ext external, res *authResult) {
+	if !isInitialDocumentRequest(r) || res.principal.kind != signedInBySession {
+		writeProblem(w, r, http.StatusUnauthorized, "reauthentication_required", "Sign in again to access this resource.", res.setCookies)
+		return
+	}
+	maxAge := int(a.s.maxAuthAge / time.Second)
+	a.startSignIn(w, r, ext, signInOptions{returnTo: returnTarget(a, r, ext), screenHint: a.s.screenHint, maxAge: maxAge}, res.setCookies)
+}
+
+// unavailable answers a request whose credential cannot be checked now:
+// 503 with Retry-After, never 401 for an outage.
+func unavailable(w http.ResponseWriter, r *http.Request, res *authResult) {
+	seconds := int(res.retryAfter / time.Second)
+	if seconds < 1 {
+		seconds = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	writeProblem(w, r, http.StatusServiceUnavailable, "unavailable", "The credential cannot be checked right now; try again.", res.setCookies)
 }
 
 // forbidden answers a signed-in user who lacks a requirement. Cookies the

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,38 +21,21 @@ const signInFailed = "Couldn't sign in. If you are not sure what happened, pleas
 // work"): an organization switch's form is a few dozen bytes.
 const maxFormBytes = 16 << 10
 
-// safeReturnPath keeps a return path only when it stays on this site: it
-// must be a single-slash absolute path with no scheme, host, backslash
-// trick or control character; anything else yields fallback.
-func safeReturnPath(p, fallback string) string {
-	if !strings.HasPrefix(p, "/") {
-		return fallback
-	}
-	if len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
-		return fallback
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\' {
-			return fallback
-		}
-	}
-	u, err := url.Parse(p)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return fallback
-	}
-	// Encoded slashes and backslashes decode in some servers' routers; a
-	// path that starts with one after decoding is refused too.
-	if decoded := u.Path; len(decoded) > 1 && (decoded[1] == '/' || decoded[1] == '\\') {
-		return fallback
-	}
-	return p
+// signInOptions are what a sign-in carries into the authorization URL
+// (authkit-nextjs's getSignInUrl options) and into its sealed state.
+type signInOptions struct {
+	returnTo       string // a safe path, or an absolute URL on a listed origin
+	screenHint     string
+	organizationID string
+	loginHint      string
+	maxAge         int // seconds; 0: no step-up
 }
 
 // startSignIn redirects to AuthKit with a fresh PKCE state, sealed for 600 s
 // into the state parameter and into this flow's own verifier cookie (E.4).
-func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext external, returnPath, screenHint, organizationID string, cookies []string) {
+func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext external, opts signInOptions, cookies []string) {
 	secure := a.secureCookies(ext)
-	st, sealed, err := a.sealAuthState(returnPath, secure)
+	st, sealed, err := a.sealAuthState(opts.returnTo, opts.maxAge, secure)
 	if err != nil {
 		a.log.event("sign_in_failed", "reason", err.Error())
 		writeProblem(w, r, http.StatusInternalServerError, "internal_error", "Could not start signing in.", cookies)
@@ -68,21 +52,25 @@ func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext extern
 			}
 		}
 	}
-	location := a.workos.authorizeURL(workosAuthorizeParams{
+	params := workosAuthorizeParams{
 		RedirectURI:    a.redirectURI(ext),
 		State:          sealed,
 		CodeChallenge:  pkceChallenge(st.CodeVerifier),
-		ScreenHint:     screenHint,
-		OrganizationID: organizationID,
-	})
-	redirect(w, r, location, cookies)
+		ScreenHint:     opts.screenHint,
+		OrganizationID: opts.organizationID,
+		LoginHint:      opts.loginHint,
+	}
+	if opts.maxAge > 0 {
+		params.MaxAge = strconv.Itoa(opts.maxAge)
+	}
+	redirect(w, r, a.workos.authorizeURL(params), cookies)
 }
 
 // sealAuthState seals a new sign-in's state. A return path that would
 // push the verifier cookie past the browsers' 4096 bytes (which would drop
 // it, failing the callback) loses its query, then gives way to
 // returnPathname (SPEC "Bounded work").
-func (a *authKit) sealAuthState(returnPath string, secure bool) (*authState, string, error) {
+func (a *authKit) sealAuthState(returnPath string, maxAge int, secure bool) (*authState, string, error) {
 	fits := func(sealed string) bool {
 		return len(a.s.cookie.pkceCookie(pkceCookieName(sealed), sealed, secure)) <= maxCookieLength
 	}
@@ -93,6 +81,7 @@ func (a *authKit) sealAuthState(returnPath string, secure bool) (*authState, str
 		if st, err = newAuthState(returnPath); err != nil {
 			return nil, "", err
 		}
+		st.MaxAge = maxAge
 		if sealed, err = a.s.keyring.Seal(jsonOf(st), authStateTTL, a.now()); err != nil || fits(sealed) {
 			return st, sealed, err
 		}
@@ -105,18 +94,46 @@ func (a *authKit) sealAuthState(returnPath string, secure bool) (*authState, str
 	return st, sealed, nil
 }
 
-// handleSignIn always starts a new sign-in, signed in or not.
+// maxSignInHint bounds organizationId and loginHint, which go into the
+// authorization URL.
+const maxSignInHint = 256
+
+// handleSignIn always starts a new sign-in, signed in or not, with the
+// options authkit-nextjs's getSignInUrl() takes: returnTo, organizationId,
+// loginHint and screenHint.
 func (a *authKit) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	returnTo := safeReturnPath(r.URL.Query().Get("returnTo"), a.s.returnPathname)
-	screenHint := a.s.screenHint
-	returnPath := returnTo
-	if i := strings.IndexAny(returnPath, "?#"); i >= 0 {
-		returnPath = returnPath[:i]
+	q := r.URL.Query()
+	opts := signInOptions{
+		returnTo:       safeReturnTo(q.Get("returnTo"), a.s.returnPathname, a.s.returnOrigins),
+		screenHint:     q.Get("screenHint"),
+		organizationID: q.Get("organizationId"),
+		loginHint:      q.Get("loginHint"),
 	}
-	if a.s.signUpPaths.matchAny(returnPath) {
-		screenHint = "sign-up"
+	for _, v := range [2]string{opts.organizationID, opts.loginHint} {
+		if len(v) > maxSignInHint || strings.ContainsAny(v, controlCharacters) {
+			writeProblem(w, r, http.StatusBadRequest, "bad_sign_in_option", "organizationId and loginHint must be short and printable.", nil)
+			return
+		}
 	}
-	a.startSignIn(w, r, externalOf(a, r), returnTo, screenHint, "", nil)
+	switch opts.screenHint {
+	case "sign-in", "sign-up":
+	case "":
+		opts.screenHint = a.s.screenHint
+		returnPath := opts.returnTo
+		if origin := originOf(returnPath); origin != "" {
+			returnPath = returnPath[len(origin):]
+		}
+		if i := strings.IndexAny(returnPath, "?#"); i >= 0 {
+			returnPath = returnPath[:i]
+		}
+		if a.s.signUpPaths.matchAny(returnPath) {
+			opts.screenHint = "sign-up"
+		}
+	default:
+		writeProblem(w, r, http.StatusBadRequest, "bad_screen_hint", "screenHint must be sign-in or sign-up.", nil)
+		return
+	}
+	a.startSignIn(w, r, externalOf(a, r), opts, nil)
 }
 
 // handleCallback completes a sign-in (E.11): the state must be this flow's
@@ -185,6 +202,18 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadGateway, "invalid_workos_response")
 		return
 	}
+	token, err := parseToken(resp.AccessToken)
+	if err != nil {
+		fail(http.StatusBadGateway, "invalid_workos_response")
+		return
+	}
+	if !issuerAccepted(a, token.claims.Issuer) {
+		// Stored, the session would be refused on the next request and send
+		// the browser back to AuthKit: a loop. Say so instead.
+		a.log.event("token_rejected", "reason", "issuer not accepted", "iss", token.claims.Issuer, "user_id", sess.userID)
+		writeProblem(w, r, http.StatusForbidden, "issuer_not_accepted", signInFailed, cookies)
+		return
+	}
 	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
 	sessionCookies, err := a.s.cookie.sessionCookies(sealed, secure, rc.sessionNames)
 	if err != nil {
@@ -196,7 +225,24 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	cookies = append(cookies, sessionCookies...)
 	a.log.event("signed_in", "user_id", sess.userID)
-	redirect(w, r, ext.origin+safeReturnPath(st.ReturnPathname, a.s.returnPathname), cookies)
+	if st.MaxAge > 0 {
+		if at := token.claims.AuthTime; at == nil || a.now().Unix()-int64(*at) > int64(st.MaxAge)+int64(defaultTokenLeeway/time.Second) {
+			// WorkOS did not authenticate the user again: going back to
+			// the page would start another step-up, and so on.
+			a.log.event("callback_failed", "reason", "reauthentication_not_done", "user_id", sess.userID)
+			writeProblem(w, r, http.StatusForbidden, "reauthentication_not_done", "Signing in again did not renew the authentication this page requires.", cookies)
+			return
+		}
+	}
+	redirect(w, r, absolute(ext, safeReturnTo(st.ReturnPathname, a.s.returnPathname, a.s.returnOrigins)), cookies)
+}
+
+// absolute resolves a return target against the request's origin.
+func absolute(ext external, target string) string {
+	if strings.HasPrefix(target, "/") {
+		return ext.origin + target
+	}
+	return target
 }
 
 // handleSignOut ends the session (E.12): cookies deleted, then WorkOS's
@@ -339,11 +385,12 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		writeProblem(w, r, http.StatusBadRequest, "missing_organization_id", "The organizationId parameter is required.", nil)
 		return
 	}
-	returnTo := safeReturnPath(form.Get("returnTo"), "/")
+	returnTo := safeReturnTo(form.Get("returnTo"), "/", a.s.returnOrigins)
+	signIn := signInOptions{returnTo: returnTo, screenHint: a.s.screenHint, organizationID: organizationID}
 	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
 	res := authenticate(a, r, &rc, ext)
 	if res.principal == nil || res.principal.kind != signedInBySession {
-		a.startSignIn(w, r, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
+		a.startSignIn(w, r, ext, signIn, res.setCookies)
 		return
 	}
 	// The cache keeps no session, and a session from a refresh lacks the
@@ -364,7 +411,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		case we != nil && we.AuthkitRedirectURL != "":
 			redirect(w, r, we.AuthkitRedirectURL, res.setCookies)
 		case we != nil && (we.Code == "sso_required" || we.Code == "mfa_enrollment"):
-			a.startSignIn(w, r, ext, returnTo, a.s.screenHint, organizationID, res.setCookies)
+			a.startSignIn(w, r, ext, signIn, res.setCookies)
 		case we != nil && we.Transient:
 			writeProblem(w, r, http.StatusBadGateway, "workos_unavailable", "Could not switch organizations right now; try again.", res.setCookies)
 		default:
@@ -379,5 +426,5 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	a.log.event("organization_switched", "organization_id", organizationID, "user_id", previous.userID)
-	redirect(w, r, ext.origin+returnTo, res.setCookies)
+	redirect(w, r, absolute(ext, returnTo), res.setCookies)
 }

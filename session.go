@@ -137,6 +137,9 @@ type authState struct {
 	CodeVerifier   string `json:"codeVerifier"`
 	CustomState    string `json:"customState,omitempty"`
 	ReturnPathname string `json:"returnPathname,omitempty"`
+	// MaxAge is the step-up limit a sign-in was started for (seconds): the
+	// callback checks the new session meets it. authkit-nextjs ignores it.
+	MaxAge int `json:"maxAge,omitempty"`
 }
 
 var errAuthState = errors.New("state: payload is not a PKCE state")

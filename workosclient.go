@@ -102,6 +102,7 @@ type workosAuthorizeParams struct {
 	DomainHint     string
 	ConnectionID   string
 	Prompt         string
+	MaxAge         string // seconds; recent authentication required
 }
 
 // authorizeURL returns the URL that starts an AuthKit sign-in. Keys are
@@ -114,6 +115,7 @@ func (c *workosClient) authorizeURL(p workosAuthorizeParams) string {
 		"connection_id":   p.ConnectionID,
 		"domain_hint":     p.DomainHint,
 		"login_hint":      p.LoginHint,
+		"max_age":         p.MaxAge,
 		"organization_id": p.OrganizationID,
 		"prompt":          p.Prompt,
 		"provider":        "authkit",
@@ -316,24 +318,24 @@ type workosError struct {
 	// Anything else is terminal: the refresh token will not work later.
 	Transient bool
 
-	grant  string
+	op     string // "refresh_token grant", "API key validation", …
 	reason string
 }
 
 func (e *workosError) Error() string {
-	return "workos: " + e.grant + " grant: " + e.reason
+	return "workos: " + e.op + ": " + e.reason
 }
 
 // authenticateWithCode exchanges an authorization code and its PKCE
 // verifier for tokens. Every error is a *workosError.
 func (c *workosClient) authenticateWithCode(ctx context.Context, code, codeVerifier string) (*workosAuthResponse, error) {
 	if code == "" {
-		return nil, &workosError{grant: workosGrantCode, reason: "no authorization code"}
+		return nil, &workosError{op: workosGrantCode + " grant", reason: "no authorization code"}
 	}
 	// The SDK refuses the same way: a public client proves itself only
 	// through the verifier.
 	if codeVerifier == "" && c.apiKey == "" {
-		return nil, &workosError{grant: workosGrantCode, reason: "neither a code verifier nor an API key"}
+		return nil, &workosError{op: workosGrantCode + " grant", reason: "neither a code verifier nor an API key"}
 	}
 	return c.authenticate(ctx, workosAuthenticateRequest{
 		GrantType:    workosGrantCode,
@@ -349,7 +351,7 @@ func (c *workosClient) authenticateWithCode(ctx context.Context, code, codeVerif
 // Every error is a *workosError.
 func (c *workosClient) authenticateWithRefreshToken(ctx context.Context, refreshToken, organizationID string) (*workosAuthResponse, error) {
 	if refreshToken == "" {
-		return nil, &workosError{grant: workosGrantRefresh, reason: "no refresh token"}
+		return nil, &workosError{op: workosGrantRefresh + " grant", reason: "no refresh token"}
 	}
 	return c.authenticate(ctx, workosAuthenticateRequest{
 		GrantType:      workosGrantRefresh,
@@ -372,18 +374,29 @@ type workosAuthenticateRequest struct {
 }
 
 func (c *workosClient) authenticate(ctx context.Context, body workosAuthenticateRequest) (*workosAuthResponse, error) {
-	grant := body.GrantType
+	op := body.GrantType + " grant"
 	body.ClientID = c.clientID
 	// The SDK sends the API key both as client_secret and as the Bearer
 	// token; the API accepts either, so do the same.
 	body.ClientSecret = c.apiKey
 	payload, err := json.Marshal(body)
 	if err != nil {
-		return nil, &workosError{grant: grant, reason: "encoding request: " + err.Error()}
+		return nil, &workosError{op: op, reason: "encoding request: " + err.Error()}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/user_management/authenticate", bytes.NewReader(payload))
+	resp, data, err := c.post(ctx, op, "/user_management/authenticate", payload)
 	if err != nil {
-		return nil, &workosError{grant: grant, reason: "building request: " + err.Error()}
+		return nil, err
+	}
+	return workosParseAuthResponse(op, resp, data)
+}
+
+// post sends a JSON body to the API with the API key as Bearer, and
+// returns a 2xx response with its body, read up to the cap. Every error is
+// a *workosError naming op.
+func (c *workosClient) post(ctx context.Context, op, path string, payload []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(payload))
+	if err != nil {
+		return nil, nil, &workosError{op: op, reason: "building request: " + err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/plain, */*")
@@ -391,35 +404,34 @@ func (c *workosClient) authenticate(ctx context.Context, body workosAuthenticate
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
-
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, workosTransportError(grant, err)
+		return nil, nil, workosTransportError(op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, workosMaxResponseBytes+1))
 	if err != nil {
 		// Headers arrived but the body did not: as for fetch's
 		// "terminated", the connection failed, not the API.
-		return nil, workosTransportError(grant, err)
+		return nil, nil, workosTransportError(op, err)
 	}
 	if len(data) > workosMaxResponseBytes {
 		// The status still decides: a 503 is transient however long the
 		// page that came with it.
-		return nil, &workosError{grant: grant, Status: resp.StatusCode, Transient: workosTransientStatus(resp.StatusCode),
+		return nil, nil, &workosError{op: op, Status: resp.StatusCode, Transient: workosTransientStatus(resp.StatusCode),
 			reason: "HTTP " + strconv.Itoa(resp.StatusCode) + " with a body larger than 1 MiB"}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, workosResponseError(grant, resp, data)
+		return nil, nil, workosResponseError(op, resp, data)
 	}
-	return workosParseAuthResponse(grant, resp, data)
+	return resp, data, nil
 }
 
 // workosTransportError reports a request that got no complete response.
 // Such failures are transient (fetch's TypeError in authkit-nextjs's rule;
 // a timeout is the SDK's 408). The underlying message names the failure,
 // never the request body.
-func workosTransportError(grant string, err error) error {
+func workosTransportError(op string, err error) error {
 	reason := "network error: "
 	if ue, ok := err.(*url.Error); ok {
 		if ue.Timeout() {
@@ -427,16 +439,16 @@ func workosTransportError(grant string, err error) error {
 		}
 		err = ue.Err // the URL it adds is already known to the operator
 	}
-	return &workosError{grant: grant, Transient: true, reason: reason + err.Error()}
+	return &workosError{op: op, Transient: true, reason: reason + err.Error()}
 }
 
 // workosResponseError classifies a non-2xx response as authkit-nextjs
 // does. The SDK parses an error body as JSON whatever its Content-Type; a
 // body that is not JSON (an HTML page from a load balancer) makes the SDK
 // throw a parse error without a status, which nextjs treats as terminal.
-func workosResponseError(grant string, resp *http.Response, body []byte) error {
+func workosResponseError(op string, resp *http.Response, body []byte) error {
 	e := &workosError{
-		grant:      grant,
+		op:         op,
 		Status:     resp.StatusCode,
 		RequestID:  resp.Header.Get("X-Request-ID"),
 		RetryAfter: workosRetryAfter(resp.Header.Get("Retry-After")),
@@ -509,9 +521,9 @@ func workosRetryAfter(v string) time.Duration {
 // a JSON Content-Type, and like authkit-nextjs's callback it rejects an
 // answer without both tokens. It also requires a user with an id: the
 // session binds the token's subject to it.
-func workosParseAuthResponse(grant string, resp *http.Response, data []byte) (*workosAuthResponse, error) {
+func workosParseAuthResponse(op string, resp *http.Response, data []byte) (*workosAuthResponse, error) {
 	fail := func(reason string) error {
-		return &workosError{grant: grant, Status: resp.StatusCode, reason: "unexpected success response: " + reason}
+		return &workosError{op: op, Status: resp.StatusCode, reason: "unexpected success response: " + reason}
 	}
 	if !strings.Contains(strings.ToLower(resp.Header.Get("Content-Type")), "application/json") {
 		return nil, fail("Content-Type is not JSON")
@@ -535,4 +547,51 @@ func workosParseAuthResponse(grant string, resp *http.Response, data []byte) (*w
 		return nil, fail("user has no id")
 	}
 	return &out, nil
+}
+
+// workosAPIKey is a WorkOS API key as POST /api_keys/validations describes
+// it (WORKOS-PROTOCOL.md H.5). Flat exported fields: the interpreter does
+// not flatten embedded structs.
+type workosAPIKey struct {
+	ID          string            `json:"id"`
+	Owner       workosAPIKeyOwner `json:"owner"`
+	Permissions []string          `json:"permissions"`
+	ExpiresAt   *string           `json:"expires_at"`
+}
+
+// workosAPIKeyOwner is the organization, or the user within an
+// organization, that owns a key.
+type workosAPIKeyOwner struct {
+	Type           string `json:"type"` // "organization" or "user"
+	ID             string `json:"id"`
+	OrganizationID string `json:"organization_id"`
+}
+
+// workosAPIKeyValidation is the response: api_key is null for a value
+// WorkOS does not know.
+type workosAPIKeyValidation struct {
+	APIKey *workosAPIKey `json:"api_key"`
+}
+
+// validateAPIKey asks WorkOS about an API key value. A value WorkOS does
+// not know is (nil, nil); every error is a *workosError, and none of them
+// carries the value.
+func (c *workosClient) validateAPIKey(ctx context.Context, value string) (*workosAPIKey, error) {
+	const op = "API key validation"
+	payload, err := json.Marshal(map[string]string{"value": value})
+	if err != nil {
+		return nil, &workosError{op: op, reason: "encoding request: " + err.Error()}
+	}
+	resp, data, err := c.post(ctx, op, "/api_keys/validations", payload)
+	if err != nil {
+		return nil, err
+	}
+	var v workosAPIKeyValidation
+	if !strings.Contains(strings.ToLower(resp.Header.Get("Content-Type")), "application/json") || json.Unmarshal(data, &v) != nil {
+		return nil, &workosError{op: op, Status: resp.StatusCode, reason: "unexpected success response: not a validation"}
+	}
+	if v.APIKey != nil && v.APIKey.ID == "" {
+		return nil, &workosError{op: op, Status: resp.StatusCode, reason: "unexpected success response: a key without an id"}
+	}
+	return v.APIKey, nil
 }
