@@ -31,6 +31,7 @@ var specKeys = []string{
 	"requiredPermissions", "requiredRoles", "allowedOrganizations", "requiredEntitlements", "requiredFeatureFlags",
 	"allowBearerTokens", "switchOrganizationPath",
 	"nextjsHeaders", "identityHeaders", "passSessionCookie", "passCorsPreflight",
+	"issuer", "allowApiKeys", "maxAuthAgeSeconds", "returnOrigins",
 }
 
 // configField is one leaf of the compiled Config: its dotted json-tag key
@@ -255,6 +256,20 @@ var keyCases = []keyCase{
 	{key: "passSessionCookie", name: "passSessionCookie false",
 		yaml: "passSessionCookie: false", labels: []string{"passSessionCookie=false"},
 		want: func(c *authkit.Config) { c.PassSessionCookie = false }},
+	{key: "issuer", name: "issuer list",
+		yaml:   "issuer:\n  - https://api.workos.com/\n  - https://auth.example.com",
+		labels: []string{"issuer=https://api.workos.com/,https://auth.example.com"},
+		want:   func(c *authkit.Config) { c.Issuer = []string{"https://api.workos.com/", "https://auth.example.com"} }},
+	{key: "allowApiKeys", name: "allowApiKeys",
+		yaml: "allowApiKeys: true", labels: []string{"allowApiKeys=true"},
+		want: func(c *authkit.Config) { c.AllowAPIKeys = true }},
+	{key: "maxAuthAgeSeconds", name: "maxAuthAgeSeconds",
+		yaml: "maxAuthAgeSeconds: 600", labels: []string{"maxAuthAgeSeconds=600"},
+		want: func(c *authkit.Config) { c.MaxAuthAgeSeconds = "600" }},
+	{key: "returnOrigins", name: "returnOrigins with a wildcard",
+		yaml:   "returnOrigins:\n  - https://app.example.com\n  - https://*.example.com",
+		labels: []string{"returnOrigins=https://app.example.com,https://*.example.com"},
+		want:   func(c *authkit.Config) { c.ReturnOrigins = []string{"https://app.example.com", "https://*.example.com"} }},
 	{key: "passCorsPreflight", name: "passCorsPreflight",
 		yaml: "passCorsPreflight: true", labels: []string{"passCorsPreflight=true"},
 		want: func(c *authkit.Config) { c.PassCorsPreflight = true }},
