@@ -368,4 +368,3 @@ func (r *run) usersLoad(stop context.Context, target string, book bool) {
 		}
 	})
 }
-

@@ -188,7 +188,7 @@ func TestScaleUnderAttack(t *testing.T) {
 func (r *run) userChecks(sp span, where string) []check {
 	calls, rotations := r.tl.sum(sp, mRefreshCalls), r.tl.sum(sp, mRotations)
 	perRotation := check{name: "WorkOS refresh calls per rotation (" + where + ")",
-		got: fmt.Sprintf("%s (%d calls, %d rotations)", callsPerRotation(calls, rotations), calls, rotations),
+		got:   fmt.Sprintf("%s (%d calls, %d rotations)", callsPerRotation(calls, rotations), calls, rotations),
 		bound: fmt.Sprintf("≤ %.1f", maxCallsPerRotation), ok: float64(calls) <= maxCallsPerRotation*float64(rotations)}
 	return []check{
 		countCheck("users' 5xx ("+where+")", r.tl.sum(sp, mUser5xx), maxServerErrors),

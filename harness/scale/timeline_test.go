@@ -10,29 +10,29 @@ import (
 type metric int
 
 const (
-	mUserReq      metric = iota // real users' requests answered (signed-in and anonymous)
-	mSignedIn                   // users' requests answered signed in as themselves
-	mSignedInAll                // every signed-in answer through the plugin (warm-up, victims, replays too)
-	mUser5xx                    // users' 5xx answers
-	mUserErr                    // users' transport errors and timeouts
-	mFailed                     // signed-in requests of a live session answered 401 or a redirect
-	mIdentity                   // answers whose identity was wrong or missing
-	mLost                       // session cookies deleted while WorkOS held the session valid
-	mRefreshed                  // users' answers that set a new session cookie
-	mSlow                       // users' requests slower than stallThreshold
-	mShed                       // requests not sent: too many in flight
-	mRefreshCalls               // WorkOS refresh calls with a user's refresh token
-	mRotations                  // of which succeeded (the token rotated)
-	mReplaySent                 // spent-cookie replays answered
-	mReplaySignedIn             // of which the upstream saw signed in
-	mReplayCalls                // WorkOS refresh calls with a spent refresh token
-	mForgedSent                 // forged-cookie requests answered
-	mForgedNot401               // of which not answered 401
-	mUnknownCalls               // WorkOS authenticate calls no user or victim explains
-	mOtherCalls                 // WorkOS calls to other endpoints (authorize, logout, …)
-	mJWKS                       // JWKS fetches
-	mAttack5xx                  // attackers' 5xx answers
-	mAttackErr                  // attackers' transport errors
+	mUserReq        metric = iota // real users' requests answered (signed-in and anonymous)
+	mSignedIn                     // users' requests answered signed in as themselves
+	mSignedInAll                  // every signed-in answer through the plugin (warm-up, victims, replays too)
+	mUser5xx                      // users' 5xx answers
+	mUserErr                      // users' transport errors and timeouts
+	mFailed                       // signed-in requests of a live session answered 401 or a redirect
+	mIdentity                     // answers whose identity was wrong or missing
+	mLost                         // session cookies deleted while WorkOS held the session valid
+	mRefreshed                    // users' answers that set a new session cookie
+	mSlow                         // users' requests slower than stallThreshold
+	mShed                         // requests not sent: too many in flight
+	mRefreshCalls                 // WorkOS refresh calls with a user's refresh token
+	mRotations                    // of which succeeded (the token rotated)
+	mReplaySent                   // spent-cookie replays answered
+	mReplaySignedIn               // of which the upstream saw signed in
+	mReplayCalls                  // WorkOS refresh calls with a spent refresh token
+	mForgedSent                   // forged-cookie requests answered
+	mForgedNot401                 // of which not answered 401
+	mUnknownCalls                 // WorkOS authenticate calls no user or victim explains
+	mOtherCalls                   // WorkOS calls to other endpoints (authorize, logout, …)
+	mJWKS                         // JWKS fetches
+	mAttack5xx                    // attackers' 5xx answers
+	mAttackErr                    // attackers' transport errors
 	nMetrics
 )
 
