@@ -125,6 +125,7 @@
 //	SCALE_BASELINE         15s    load on the do-nothing-plugin Traefik
 //	SCALE_REQUEST_TIMEOUT  10s    timeout of every request
 //	SCALE_ROW              1m     report interval
+//	SCALE_PLUGIN_DIR       repo   plugin source to run, e.g. a worktree with a new cache
 //
 // The assertions are the constants at the top of params_test.go. The
 // memory bound (150 MiB over the baseline) is asserted only for runs of at

@@ -3,6 +3,7 @@ package scale
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,7 @@ type params struct {
 	baseline       time.Duration
 	requestTimeout time.Duration
 	row            time.Duration // report interval
+	pluginDir      string        // "" for the repository root
 }
 
 // env names the run's variables, with their defaults (the CI run).
@@ -132,6 +134,7 @@ var env = []struct{ name, def, doc string }{
 	{"SCALE_BASELINE", "15s", "load on the do-nothing-plugin Traefik, for the memory baseline"},
 	{"SCALE_REQUEST_TIMEOUT", "10s", "timeout of every request"},
 	{"SCALE_ROW", "1m", "report interval"},
+	{"SCALE_PLUGIN_DIR", "", "plugin source to run (default: this repository), e.g. another worktree"},
 }
 
 func loadParams() (params, error) {
@@ -180,6 +183,12 @@ func loadParams() (params, error) {
 	p.baseline = durVar("SCALE_BASELINE", 5*time.Second)
 	p.requestTimeout = durVar("SCALE_REQUEST_TIMEOUT", time.Second)
 	p.row = durVar("SCALE_ROW", 10*time.Second)
+	if v := get("SCALE_PLUGIN_DIR"); v != "" {
+		if _, err := os.Stat(filepath.Join(v, ".traefik.yml")); err != nil {
+			errs = append(errs, fmt.Sprintf("SCALE_PLUGIN_DIR=%q: no plugin there (%v)", v, err))
+		}
+		p.pluginDir = v
+	}
 	if v := get("SCALE_TOKEN_TTL"); v == "auto" {
 		p.ttlDerived = true
 		if len(errs) == 0 {

@@ -53,6 +53,7 @@ type run struct {
 	cleanStart, cleanEnd               time.Time
 	attackStart, attackEnd             time.Time
 	stretched                          time.Duration // added to the users-only phase for the replay window
+	jwksBefore, jwksAfter              int           // fake.Calls(EndpointJWKS) at the attack's start and end
 	bootRSS, baselineRSS, baselineBoot float64
 	report                             string
 	printed                            bool
@@ -340,7 +341,12 @@ func (r *run) execute(bin string) error {
 		"debug":          true,
 		"middlewareAuth": map[string]any{"enabled": true, "unauthenticatedPaths": []string{"/public/:path*"}},
 	}
-	r.traefik, err = startTraefik("authkit", bin, []pluginSpec{{traefiktest.PluginAlias, loader.ModuleName, root}},
+	pluginDir := root
+	if p.pluginDir != "" {
+		pluginDir = p.pluginDir
+		r.logf("plugin source: %s", pluginDir)
+	}
+	r.traefik, err = startTraefik("authkit", bin, []pluginSpec{{traefiktest.PluginAlias, loader.ModuleName, pluginDir}},
 		dynamicConfig(upURL, "authkit", map[string]any{traefiktest.PluginAlias: config}), kindPublic.path, r.tl.onTraefikLine)
 	if err != nil {
 		return err
@@ -402,11 +408,13 @@ func (r *run) execute(bin string) error {
 	r.cleanEnd = time.Now()
 	if p.attack && r.ctx.Err() == nil {
 		r.attackStart = r.cleanEnd
+		r.jwksBefore = r.fake.Calls(fakeworkos.EndpointJWKS)
 		attackStop, stopAttack := context.WithTimeout(r.ctx, p.attackDuration)
 		r.logf("attack phase: %s of spent-cookie replays and forged cookies beside the users", p.attackDuration)
 		r.attackLoad(attackStop)
 		stopAttack()
 		r.attackEnd = time.Now()
+		r.jwksAfter = r.fake.Calls(fakeworkos.EndpointJWKS)
 	} else {
 		r.attackStart, r.attackEnd = r.cleanEnd, r.cleanEnd
 	}
@@ -529,16 +537,16 @@ func (r *run) fullReport() string {
 		fmt.Fprintf(&b, "session cache: n/a (%d session_cache events from the plugin, none after the warm-up)\n", len(r.tl.cacheEvents()))
 	}
 	whole := r.tl.everything()
-	fmt.Fprintf(&b, "WorkOS: %d refresh calls with users' tokens for %d rotations (%s per rotation); %d JWKS fetches in all; fake's own count of refresh calls %d\n",
+	fmt.Fprintf(&b, "WorkOS: %d refresh calls with users' tokens for %d rotations (%s per rotation), %d answers gave users a new session cookie; %d JWKS fetches in all; the fake's own count of refresh calls (users, victims, replays) %d\n",
 		r.tl.sum(whole, mRefreshCalls), r.tl.sum(whole, mRotations), callsPerRotation(r.tl.sum(whole, mRefreshCalls), r.tl.sum(whole, mRotations)),
-		r.tl.sum(whole, mJWKS), r.fake.RefreshCalls())
+		r.tl.sum(whole, mRefreshed), r.tl.sum(whole, mJWKS), r.fake.RefreshCalls())
 	if p.attack {
 		sp := r.tl.spanOf(r.attackStart, r.attackEnd)
 		fmt.Fprintf(&b, "attack: %d spent tokens (spent %s before the attack), %d replays → %d WorkOS calls (%.2f per spent token), %d signed in; "+
-			"%d forged cookies → %d unexplained WorkOS calls, %d unexplained JWKS fetches\n",
+			"%d forged cookies → %d unexplained WorkOS calls, %d unexplained JWKS fetches (fake.Calls(jwks) %d before the attack, %d after)\n",
 			len(r.victims), r.attackStart.Sub(r.spentAt).Round(time.Second), r.tl.sum(sp, mReplaySent), r.tl.sum(sp, mReplayCalls),
 			float64(r.tl.sum(sp, mReplayCalls))/float64(max(1, len(r.victims))), r.tl.sum(sp, mReplaySignedIn),
-			r.tl.sum(sp, mForgedSent), r.tl.sum(sp, mUnknownCalls)+r.tl.sum(sp, mOtherCalls), r.unexplainedJWKS())
+			r.tl.sum(sp, mForgedSent), r.tl.sum(sp, mUnknownCalls)+r.tl.sum(sp, mOtherCalls), r.unexplainedJWKS(), r.jwksBefore, r.jwksAfter)
 	}
 	if n := r.up.wrong.Load(); n > 0 {
 		fmt.Fprintf(&b, "upstream: %d requests with a wrong or missing identity\n", n)
