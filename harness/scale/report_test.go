@@ -14,10 +14,9 @@ type row struct {
 	sp       span
 }
 
-// rows cuts the run into report rows: the warm-up whole, then every
-// p.row of the measured phases.
+// rows cuts the warm-up and the measured phases into report rows of p.row.
 func (r *run) rows() []row {
-	out := []row{{label: "warm-up", from: r.warmStart, to: r.warmEnd}}
+	var out []row
 	cut := func(name string, from, to time.Time) {
 		for i := 1; from.Before(to); i++ {
 			end := from.Add(r.p.row)
@@ -28,6 +27,7 @@ func (r *run) rows() []row {
 			from = end
 		}
 	}
+	cut("warm-up", r.warmStart, r.warmEnd)
 	cut("users", r.cleanStart, r.cleanEnd)
 	if r.p.attack {
 		cut("attack", r.attackStart, r.attackEnd)
