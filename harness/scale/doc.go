@@ -48,8 +48,9 @@
 // The report is a table per report row (a minute; the warm-up is one row)
 // of requests, p50/p99/max latency, requests over 50 ms, 5xx, timeouts,
 // refused signed-in requests, lost sessions, identity errors, WorkOS
-// refresh calls, rotations and calls per rotation, Traefik's RSS, and the
-// session cache's entries and hit rate; then the attacker's table, the
+// refresh calls, rotations and calls per rotation, Traefik's RSS and CPU,
+// the machine's load average (the two cores are shared: a load over 2
+// explains a stall), and the session cache's entries and hit rate; then the attacker's table, the
 // memory over the baseline, the users' latency with and without the
 // attacker, and every assertion with its measured value, pass or fail.
 //
@@ -105,7 +106,7 @@
 //
 //	cd harness && AUTHKIT_REQUIRE_TRAEFIK=1 go test -count=1 -v ./scale/
 //
-// The long run (about 13 minutes: 3–4 of minting, 2 of warm-up, 6 measured):
+// The long run (about 12 minutes: 3–4 of minting, 1–2 of warm-up, 6 measured):
 //
 //	cd harness && AUTHKIT_REQUIRE_TRAEFIK=1 SCALE_SESSIONS=100000 SCALE_RATE=500 \
 //	  SCALE_DURATION=4m SCALE_ATTACK_DURATION=2m SCALE_BASELINE=30s \

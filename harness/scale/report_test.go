@@ -67,9 +67,9 @@ func callsPerRotation(calls, rotations int64) string {
 // usersTable is the per-row table of the real users' side.
 func (r *run) usersTable() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-9s %5s %7s %6s %6s %7s %5s %4s %4s %5s %5s %5s %5s %7s %6s %5s %7s %8s %9s %8s\n",
+	fmt.Fprintf(&b, "%-9s %5s %7s %6s %6s %7s %5s %4s %4s %5s %5s %5s %5s %7s %6s %5s %7s %4s %4s %8s %8s %8s\n",
 		"row", "secs", "req", "p50ms", "p99ms", "maxms", ">50ms", "5xx", "err", "fail", "lost", "ident", "shed",
-		"refresh", "rotate", "c/rot", "rssMiB", "entries", "hit", "ceiling")
+		"refresh", "rotate", "c/rot", "rssMiB", "cpu", "load", "entries", "hit", "ceiling")
 	for _, rw := range r.rows() {
 		lat := r.tl.latencies(rw.sp)
 		sum := func(m metric) int64 { return r.tl.sum(rw.sp, m) }
@@ -87,12 +87,12 @@ func (r *run) usersTable() string {
 		if n := sum(mSignedInAll); n > 0 {
 			ceiling = pct(1 - float64(sum(mRotations))/float64(n))
 		}
-		fmt.Fprintf(&b, "%-9s %5.0f %7d %6s %6s %7s %5d %4d %4d %5d %5d %5d %5d %7d %6d %5s %7.1f %8s %9s %8s\n",
+		fmt.Fprintf(&b, "%-9s %5.0f %7d %6s %6s %7s %5d %4d %4d %5d %5d %5d %5d %7d %6d %5s %7.1f %4.2f %4.1f %8s %8s %8s\n",
 			rw.label, rw.to.Sub(rw.from).Seconds(), sum(mUserReq),
 			ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), ms(quantile(lat, 1)), sum(mSlow),
 			sum(mUser5xx), sum(mUserErr), sum(mFailed), sum(mLost), sum(mIdentity), sum(mShed),
 			sum(mRefreshCalls), sum(mRotations), callsPerRotation(sum(mRefreshCalls), sum(mRotations)),
-			r.tl.lastRSS(rw.sp), entries, hit, ceiling)
+			r.tl.lastRSS(rw.sp), r.tl.cores(rw.sp), r.tl.lastLoad(rw.sp), entries, hit, ceiling)
 	}
 	return b.String()
 }
@@ -120,7 +120,9 @@ const legend = `columns: req = real users' requests answered (signed-in and anon
   session answered 401 or redirected; lost = session cookies deleted while WorkOS held the session valid;
   ident = wrong or missing identity at the upstream; shed = requests not sent (too many in flight: the
   machine did not keep up); refresh = WorkOS refresh calls with users' tokens, rotate = those that
-  succeeded, c/rot = calls per rotation; rssMiB = Traefik's VmRSS at the row's end; entries and hit =
+  succeeded, c/rot = calls per rotation; rssMiB = Traefik's VmRSS at the row's end; cpu = the cores
+  Traefik used; load = the machine's 1-minute load average at the row's end (two cores, shared with
+  the harness, its fake WorkOS and other work: a load over 2 explains stalls); entries and hit =
   the plugin's session_cache events that arrived in the row (hit = 1 − inserts ÷ signed-in requests
   over the events' intervals; n/a when the plugin sent none); ceiling = 1 − rotations ÷ signed-in
   requests, the best hit rate any cache could reach in the row.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +55,7 @@ type run struct {
 	attackStart, attackEnd             time.Time
 	stretched                          time.Duration // added to the users-only phase for the replay window
 	jwksBefore, jwksAfter              int           // fake.Calls(EndpointJWKS) at the attack's start and end
+	selfCPU                            time.Duration // this process's CPU time over the measured phases
 	bootRSS, baselineRSS, baselineBoot float64
 	report                             string
 	printed                            bool
@@ -119,13 +121,22 @@ func sharedRun(t *testing.T) *run {
 		shared.ctx, shared.cancel = ctx, cancel
 		sharedErr = shared.execute(bin)
 		shared.logf = func(string, ...any) {}
-		if sharedErr == nil {
+		if sharedErr == nil || !shared.warmStart.IsZero() {
+			// A run that broke off after the warm-up began still shows
+			// what it measured up to then.
 			shared.report = shared.fullReport()
+		}
+		if sharedErr != nil && shared.traefik != nil {
+			sharedErr = fmt.Errorf("%w\nTraefik's output: %s", sharedErr, shared.traefik.tailText())
 		}
 		// What was kept for the report is all the tests need.
 		shared.close()
 	})
 	if sharedErr != nil {
+		if shared != nil && shared.report != "" && !shared.printed {
+			shared.printed = true
+			t.Log("\nthe run broke off; what it measured:\n" + shared.report)
+		}
 		t.Fatal(sharedErr)
 	}
 	if !shared.printed {
@@ -394,6 +405,7 @@ func (r *run) execute(bin string) error {
 	usersStop, stopUsers := context.WithCancel(r.ctx)
 	usersDone := make(chan struct{})
 	r.cleanStart = time.Now()
+	selfStart := selfCPU()
 	go func() { defer close(usersDone); r.usersLoad(usersStop, r.traefik.url, true) }()
 	cleanEnd := r.cleanStart.Add(p.duration)
 	if p.attack {
@@ -420,14 +432,24 @@ func (r *run) execute(bin string) error {
 	}
 	stopUsers()
 	<-usersDone
+	r.selfCPU = selfCPU() - selfStart
 	if err := r.ctx.Err(); err != nil {
 		return fmt.Errorf("the run did not finish within its budget of %s: %w", p.budget(), err)
 	}
 	if !r.traefik.alive() {
 		return fmt.Errorf("Traefik exited during the run: %s", r.traefik.tailText())
 	}
-	r.tl.sampleRSS(time.Now(), r.rss())
 	return nil
+}
+
+// selfCPU is the CPU time this process (load generator, fake WorkOS,
+// upstream) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r *run) sleepUntil(t time.Time) {
@@ -442,7 +464,8 @@ func (r *run) rss() float64 {
 	return v
 }
 
-// sampleRSS records the plugin Traefik's memory every second.
+// sampleRSS records the plugin Traefik's memory and CPU time, and the
+// machine's load, every second.
 func (r *run) sampleRSS() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -452,7 +475,8 @@ func (r *run) sampleRSS() {
 			return
 		case now := <-tick.C:
 			if v, err := r.traefik.rssMiB(); err == nil {
-				r.tl.sampleRSS(now, v)
+				cpu, _ := cpuSeconds(r.traefik.pid())
+				r.tl.sample(now, v, cpu, loadAverage())
 			}
 		}
 	}
@@ -530,6 +554,9 @@ func (r *run) fullReport() string {
 		fmt.Fprintf(&b, "; under attack p50 %s ms, p99 %s ms, max %s ms", ms(quantile(att, 0.5)), ms(quantile(att, 0.99)), ms(quantile(att, 1)))
 	}
 	fmt.Fprintf(&b, "; do-nothing-plugin Traefik p50 %s ms, p99 %s ms\n", ms(quantile(bl, 0.5)), ms(quantile(bl, 0.99)))
+	measured := r.tl.spanOf(r.cleanStart, r.attackEnd)
+	fmt.Fprintf(&b, "CPU over the measured phases: Traefik %.2f cores, the harness process (load generator, fake WorkOS, upstream) %.2f cores, of 2\n",
+		r.tl.cores(measured), r.selfCPU.Seconds()/r.attackEnd.Sub(r.cleanStart).Seconds())
 	if steady := r.steadyEvents(); len(steady) > 0 {
 		rate, ins, n, _ := r.tl.hitRate(steady)
 		fmt.Fprintf(&b, "session cache (plugin events): steady-state hit rate %s, %d inserts for %d signed-in requests over %d events\n", pct(rate), ins, n, len(steady))

@@ -48,6 +48,8 @@ type timeline struct {
 	counts  [][nMetrics]int64
 	lat     [][]time.Duration // users' latencies
 	rss     []float64         // Traefik's VmRSS (MiB) where sampled, else 0
+	cpu     []float64         // Traefik's CPU seconds so far where sampled, else 0
+	load    []float64         // the machine's 1-minute load average where sampled, else 0
 	events  []cacheEvent
 	plugins map[string]int // plugin log lines by msg
 	others  []string       // Traefik lines that are not the plugin's (a few)
@@ -73,6 +75,8 @@ func (tl *timeline) growLocked(s int) {
 		tl.counts = append(tl.counts, [nMetrics]int64{})
 		tl.lat = append(tl.lat, nil)
 		tl.rss = append(tl.rss, 0)
+		tl.cpu = append(tl.cpu, 0)
+		tl.load = append(tl.load, 0)
 	}
 }
 
@@ -92,11 +96,13 @@ func (tl *timeline) latency(at time.Time, d time.Duration) {
 	tl.mu.Unlock()
 }
 
-func (tl *timeline) sampleRSS(at time.Time, mib float64) {
+// sample records Traefik's memory, its CPU time so far and the load
+// average; a zero value is not recorded.
+func (tl *timeline) sample(at time.Time, rssMiB, cpuSeconds, load float64) {
 	s := tl.slot(at)
 	tl.mu.Lock()
 	tl.growLocked(s)
-	tl.rss[s] = mib
+	tl.rss[s], tl.cpu[s], tl.load[s] = rssMiB, cpuSeconds, load
 	tl.mu.Unlock()
 }
 
@@ -144,15 +150,43 @@ func (tl *timeline) latencies(sp span) []time.Duration {
 }
 
 // lastRSS is the last sample in a span, and maxRSS the largest.
-func (tl *timeline) lastRSS(sp span) float64 {
+func (tl *timeline) lastRSS(sp span) float64 { return tl.last(sp, func() []float64 { return tl.rss }) }
+
+func (tl *timeline) lastLoad(sp span) float64 {
+	return tl.last(sp, func() []float64 { return tl.load })
+}
+
+// last is the last non-zero sample of a series in a span.
+func (tl *timeline) last(sp span, series func() []float64) float64 {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	for s := min(sp.to, len(tl.rss)) - 1; s >= sp.from; s-- {
-		if tl.rss[s] > 0 {
-			return tl.rss[s]
+	v := series()
+	for s := min(sp.to, len(v)) - 1; s >= sp.from; s-- {
+		if v[s] > 0 {
+			return v[s]
 		}
 	}
 	return 0
+}
+
+// cores is Traefik's CPU use over a span, in cores: the CPU seconds
+// between its first and last samples over the time between them.
+func (tl *timeline) cores(sp span) float64 {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	first, last := -1, -1
+	for s := sp.from; s < sp.to && s < len(tl.cpu); s++ {
+		if tl.cpu[s] > 0 {
+			if first < 0 {
+				first = s
+			}
+			last = s
+		}
+	}
+	if first < 0 || last == first {
+		return 0
+	}
+	return (tl.cpu[last] - tl.cpu[first]) / (float64(last-first) * slotLength.Seconds())
 }
 
 func (tl *timeline) maxRSS(sp span) float64 {

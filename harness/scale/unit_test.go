@@ -2,6 +2,7 @@ package scale
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -89,5 +90,21 @@ func TestAutoTTL(t *testing.T) {
 	// 3000 sessions at 250 req/s: 225 signed-in req/s, 200 requests each per lifetime.
 	if got := autoTTL(3000, 250); got != 60*time.Second+2667*time.Second {
 		t.Fatalf("autoTTL(3000, 250) = %s", got)
+	}
+}
+
+func TestProcReaders(t *testing.T) {
+	busy := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(busy) {
+	}
+	cpu, err := cpuSeconds(os.Getpid())
+	if err != nil || cpu <= 0 {
+		t.Fatalf("cpuSeconds = %v, %v", cpu, err)
+	}
+	if rss, err := rssMiB(os.Getpid()); err != nil || rss <= 0 {
+		t.Fatalf("rssMiB = %v, %v", rss, err)
+	}
+	if loadAverage() < 0 {
+		t.Fatal("negative load")
 	}
 }
