@@ -66,7 +66,7 @@ func serveFull(a *authKit, w http.ResponseWriter, r *http.Request) {
 	rc := &noCookies
 	res := &signedOut
 	if len(r.Header["Cookie"]) != 0 || len(r.Header["Authorization"]) != 0 {
-		parsed := readCookies(r.Header["Cookie"], a.s.cookie.name)
+		parsed := readCookies(r.Header["Cookie"], a.s.cookie.name, a.requestCookieKinds)
 		rc = &parsed
 		res = authenticate(a, r, rc, ext)
 	}
@@ -119,6 +119,8 @@ func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external)
 	if e := lookupCached(a.sessions, a.cacheNS, rc.session, sinceEpoch(a, now)); e != nil {
 		if e.principal != nil {
 			res.principal, res.sealed, res.accessToken = e.principal, rc.session, e.principal.accessToken
+		} else if e.spent {
+			res.setCookies = terminalDeletions(a, rc, a.secureCookies(ext))
 		}
 		return res
 	}
@@ -216,7 +218,7 @@ func signIn(a *authKit, res *authResult, sess *session, claims *tokenClaims, sea
 		rejectIssuer(a, sealed, claims.Issuer, sess.userID, expires, now)
 		return true
 	}
-	if sharedRevocations.revoked(claims.SessionID, now) {
+	if a.revocations.revoked(claims.SessionID, now) {
 		return false
 	}
 	p := sessionPrincipal(claims, sess, a.keepAccessToken)
@@ -224,7 +226,7 @@ func signIn(a *authKit, res *authResult, sess *session, claims *tokenClaims, sea
 	storeCached(a.sessions, a.cacheNS, sealed, p, expires, now)
 	// A sign-out that ran between the check above and the store dropped
 	// the session's entries before this one existed: check again.
-	if sharedRevocations.revoked(claims.SessionID, now) {
+	if a.revocations.revoked(claims.SessionID, now) {
 		a.sessions.removeSession(claims.SessionID)
 	}
 	reportCache(a, now)
@@ -276,10 +278,7 @@ func refreshSession(a *authKit, r *http.Request, rc *requestCookies, ext externa
 	} else if p, err := parseToken(sess.accessToken); err == nil {
 		orgID = p.claims.OrganizationID // unverified, as authkit-nextjs does
 	}
-	key := refreshKey(a.s.apiBaseURL, a.s.clientID, sess.refreshToken, orgID)
-	out := sharedRefreshes.do(key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
-		return a.workos.authenticateWithRefreshToken(ctx, sess.refreshToken, orgID)
-	})
+	out := refreshOnce(a, sess.refreshToken, orgID)
 	err := out.err
 	if err == nil {
 		err = adoptRefresh(a, rc, secure, sess, out.resp, res, out.called)
@@ -307,11 +306,31 @@ func refreshSession(a *authKit, r *http.Request, rc *requestCookies, ext externa
 	if transient {
 		return
 	}
-	if we != nil && we.Code == "invalid_grant" && a.now().Sub(out.answered) < siblingRotationWindow {
+	now := a.now()
+	if we != nil && we.Code == "invalid_grant" && now.Sub(out.answered) < siblingRotationWindow {
 		a.log.debug("refresh token already used; keeping the cookie a moment for a sibling's rotation", "user_id", sess.userID)
 		return
 	}
 	res.setCookies = terminalDeletions(a, rc, secure)
+	// The answer is final: a replay of this cookie is refused from the
+	// cache, without unsealing, verifying or asking the refresh group.
+	storeSpent(a.sessions, a.cacheNS, rc.session, out.answered.Add(terminalMemory), now)
+}
+
+// refreshOnce trades a refresh token, once for every request of this
+// process that carries it (the refresh group) and, with redisUrl, once for
+// every replica.
+func refreshOnce(a *authKit, refreshToken, orgID string) refreshOutcome {
+	key := refreshKey(a.s.apiBaseURL, a.s.clientID, refreshToken, orgID)
+	return a.refreshes.do(key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
+		call := func() (*workosAuthResponse, error) {
+			return a.workos.authenticateWithRefreshToken(ctx, refreshToken, orgID)
+		}
+		if a.replicas == nil {
+			return call()
+		}
+		return a.replicas.refresh(key, call)
+	})
 }
 
 // adoptRefresh seals the refreshed session and records its cookies; the

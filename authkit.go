@@ -76,6 +76,7 @@ type Config struct {
 	AllowAPIKeys      bool     `json:"allowApiKeys,omitempty"`
 	MaxAuthAgeSeconds string   `json:"maxAuthAgeSeconds,omitempty"`
 	ReturnOrigins     []string `json:"returnOrigins,omitempty"`
+	RedisURL          string   `json:"redisUrl,omitempty"`
 }
 
 // MiddlewareAuth mirrors authkit-nextjs's middlewareAuth option.
@@ -113,6 +114,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		s:               s,
 		workos:          client,
 		sessions:        sharedSessions,
+		refreshes:       sharedRefreshes,
+		revocations:     sharedRevocations,
 		cacheNS:         namespaceFor(ns),
 		bearerNS:        namespaceFor(ns + "/bearer"),
 		apiKeyNS:        namespaceFor(ns + "/api-key"),
@@ -132,6 +135,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	strip := newStripSet(s.strippedHeaders)
 	a.stripNames = strip.names
 	a.stripMask = strip.mask
+	if s.redisURL != "" {
+		a.replicas = sharedReplicaStore(s.redisURL, s.redis, s, a.log)
+	}
 	a.verifier = &tokenVerifier{keys: sharedKeySet(client.jwksURL(), client.http), leeway: defaultTokenLeeway, now: a.now}
 	if !strings.HasPrefix(s.redirectURI, "/") {
 		a.redirectURIHeader = []string{s.redirectURI}
@@ -152,6 +158,10 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if len(s.publicPaths) > 0 {
 		a.publicPaths = s.publicPaths[0]
 	}
+	a.requestCookieKinds = readSession
+	if s.eagerAuth {
+		a.requestCookieKinds |= readEager
+	}
 	a.hasRequirements = s.requirements.any()
 	a.gated = s.middlewareAuth || a.hasRequirements
 	a.decidesPerRequest = a.hasRequirements || s.maxAuthAge > 0
@@ -166,11 +176,17 @@ type authKit struct {
 	workos   *workosClient
 	verifier *tokenVerifier
 	sessions *sessionCache
-	cacheNS  *cacheNamespace // cookie sessions
-	bearerNS *cacheNamespace // bearer tokens
-	apiKeyNS *cacheNamespace // API keys, by digest
-	log      *eventLog
-	now      func() time.Time
+	// refreshes and revocations, like the cache, are the process's own,
+	// shared by every instance (tests give an instance its own, to play
+	// several replicas in one process).
+	refreshes   *refreshGroup
+	revocations *revocationSet
+	cacheNS     *cacheNamespace // cookie sessions
+	bearerNS    *cacheNamespace // bearer tokens
+	apiKeyNS    *cacheNamespace // API keys, by digest
+	replicas    *replicaStore   // the Redis shared with other replicas; nil without redisUrl
+	log         *eventLog
+	now         func() time.Time
 	// epoch is what the fast path measures the time from (time.Since,
 	// one call); tests move it to move the fast path's clock.
 	epoch time.Time
@@ -192,7 +208,10 @@ type authKit struct {
 	publicPaths        *regexp.Regexp // unauthenticatedPaths, or nil
 	gated              bool           // signed-out requests to non-public paths are stopped
 	hasRequirements    bool
-	decidesPerRequest  bool     // a cached principal still needs a per-request check
+	decidesPerRequest  bool // a cached principal still needs a per-request check
+	// requestCookieKinds are the cookies a request that is not a route
+	// needs read (readCookies).
+	requestCookieKinds int
 	redirectURIHeader  []string // nil when the redirect URI is a path
 	callbackOrigin     string   // the redirect URI's origin; "" when it is a path
 	signUpPathsHeader  []string // nil without signUpPaths

@@ -97,6 +97,8 @@ func newTestEnv(t testing.TB, configure func(*Config)) *testEnv {
 	// keys of another fake.
 	ak.verifier.keys = newJWKSCache(ak.workos.jwksURL(), ak.workos.http, time.Now)
 	ak.sessions = newSessionCache(maxCachedSessions, maxCachedBytes)
+	ak.refreshes = newRefreshGroup()
+	ak.revocations = newRevocationSet()
 	return &testEnv{t: t, fake: fake, api: api, ak: ak, upstream: upstream, logs: logs}
 }
 

@@ -40,12 +40,12 @@ func TestCookieReaderExaminesABoundedNumberOfMatches(t *testing.T) {
 		{"the session after a few that start like it", junkCookies("wos-session.x", 10) + "; wos-session=S", "S"},
 	}
 	for _, tt := range tests {
-		rc := readCookies([]string{tt.cookie}, "wos-session")
+		rc := readCookies([]string{tt.cookie}, "wos-session", readAll)
 		if rc.session != tt.wantSession {
 			t.Errorf("%s: session %q, want %q", tt.name, rc.session, tt.wantSession)
 		}
 	}
-	many := readCookies([]string{junkCookies("wos-auth-verifier-", 5000)}, "wos-session")
+	many := readCookies([]string{junkCookies("wos-auth-verifier-", 5000)}, "wos-session", readAll)
 	if len(many.pkceNames) > maxCookieMatches {
 		t.Errorf("%d verifier names kept, bound %d", len(many.pkceNames), maxCookieMatches)
 	}
@@ -54,7 +54,7 @@ func TestCookieReaderExaminesABoundedNumberOfMatches(t *testing.T) {
 		lines[i] = "c=1"
 	}
 	lines = append(lines, "wos-session=S")
-	if rc := readCookies(lines, "wos-session"); rc.session != "" {
+	if rc := readCookies(lines, "wos-session", readAll); rc.session != "" {
 		t.Errorf("a session on Cookie line %d was read; lines past %d are not", len(lines), maxCookieLines)
 	}
 }
@@ -78,7 +78,7 @@ func TestSessionCookiesReadBackForEveryPartCount(t *testing.T) {
 			}
 			pairs = append(pairs, strings.SplitN(sc, ";", 2)[0])
 		}
-		if got := readCookies([]string{strings.Join(pairs, "; ")}, c.name).session; got != sealed {
+		if got := readCookies([]string{strings.Join(pairs, "; ")}, c.name, readAll).session; got != sealed {
 			t.Fatalf("%d parts: read back %d bytes of %d", parts, len(got), len(sealed))
 		}
 	}
@@ -314,10 +314,32 @@ func TestCallbackActsOnGETOnly(t *testing.T) {
 	callback, _ := url.Parse(resp.Header.Get("Location"))
 	pkce := pkceCookieName(state) + "=" + state
 	head := env.do(request{method: http.MethodHead, target: callback.RequestURI(), cookie: pkce})
-	if head.Code != http.StatusMethodNotAllowed || env.fake.CodeExchangeCalls() != 0 {
-		t.Fatalf("HEAD: status %d, code exchanges %d", head.Code, env.fake.CodeExchangeCalls())
+	if head.Code != http.StatusMethodNotAllowed || env.fake.CodeExchangeCalls() != 0 || len(head.Result().Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("HEAD: status %d, code exchanges %d, cookies %v: want 405 and nothing spent",
+			head.Code, env.fake.CodeExchangeCalls(), head.Result().Header.Values("Set-Cookie"))
 	}
 	if get := env.do(document(callback.RequestURI(), pkce)); setCookie(get, "wos-session") == "" {
 		t.Fatalf("GET after the HEAD: status %d, no session", get.Code)
+	}
+}
+
+// TestSpentCookieIsRefusedFromTheCache: once the answer for a cookie is
+// final, a replay is refused and deleted without unsealing it again.
+func TestSpentCookieIsRefusedFromTheCache(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.MiddlewareAuth.Enabled = true })
+	sealed, issued := env.session(fakeworkos.UserBob, "", -time.Minute)
+	env.fake.RevokeSession(issued.SessionID)
+	env.do(apiRequest("wos-session=" + sealed))
+	env.shiftClock(siblingRotationWindow + time.Second)
+	env.do(apiRequest("wos-session=" + sealed)) // the answer is final now
+	// Another password: the cookie no longer opens, so only the cache can
+	// answer it as spent.
+	env.ak.s.keyring = mustKeyring(t, map[string]string{"1": strings.Repeat("z", 32)})
+	w := env.do(apiRequest("wos-session=" + sealed))
+	if c := setCookie(w, "wos-session"); w.Code != http.StatusUnauthorized || !strings.Contains(c, "Max-Age=0") {
+		t.Fatalf("replay: status %d, Set-Cookie %q; want 401 and the cookie deleted", w.Code, c)
+	}
+	if strings.Contains(env.logs.String(), "session cookie unusable") {
+		t.Fatal("the replay was unsealed again")
 	}
 }

@@ -66,6 +66,8 @@ type settings struct {
 	allowAPIKeys  bool
 	maxAuthAge    time.Duration // 0: no step-up
 	returnOrigins []returnOrigin
+	redisURL      string
+	redis         redisOptions
 }
 
 // configError names the key at fault, so a Traefik user knows what to fix.
@@ -208,6 +210,11 @@ func parseSettings(c *Config) (*settings, error) {
 	}
 	if s.returnOrigins, err = parseReturnOrigins(cleanList(c.ReturnOrigins), s.cookie.domain); err != nil {
 		return nil, err
+	}
+	if s.redisURL = fallback(c.RedisURL, "AUTHKIT_REDIS_URL"); s.redisURL != "" {
+		if s.redis, err = parseRedisURL(s.redisURL, os.Getenv); err != nil {
+			return nil, err
+		}
 	}
 	s.strippedHeaders = append([]string(nil), nextjsHeaderNames...)
 	for _, ih := range s.identityHeaders {

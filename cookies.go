@@ -217,11 +217,21 @@ func nextCookie(s *cookieScan) (name, value string, start, end int, ok bool) {
 	}
 }
 
-// readCookies finds the plugin's cookies in the Cookie lines: the session
-// (whole or in parts), the eager access token and the PKCE verifiers.
-// When a name repeats (a cookie set for several paths or domains), the
-// first one wins, which is the most specific one browsers send first.
-func readCookies(lines []string, sessionName string) requestCookies {
+// Which of the plugin's cookies readCookies looks for: each kind costs a
+// scan of the Cookie header.
+const (
+	readSession = 1 << iota
+	readEager
+	readPKCE
+	readAll = readSession | readEager | readPKCE
+)
+
+// readCookies finds the plugin's cookies of the kinds asked for in the
+// Cookie lines: the session (whole or in parts), the eager access token and
+// the PKCE verifiers. When a name repeats (a cookie set for several paths
+// or domains), the first one wins, which is the most specific one browsers
+// send first.
+func readCookies(lines []string, sessionName string, kinds int) requestCookies {
 	var rc requestCookies
 	var chunks [maxSessionChunks]string
 	if len(lines) > maxCookieLines {
@@ -232,7 +242,7 @@ func readCookies(lines []string, sessionName string) requestCookies {
 	eager := cookieScan{prefix: eagerCookieName, budget: maxCookieMatches}
 	for _, line := range lines {
 		session.line, session.pos = line, 0
-		for {
+		for kinds&readSession != 0 {
 			name, value, _, _, ok := nextCookie(&session)
 			if !ok {
 				break
@@ -240,7 +250,7 @@ func readCookies(lines []string, sessionName string) requestCookies {
 			addSessionCookie(&rc, &chunks, name, value, sessionName)
 		}
 		pkce.line, pkce.pos = line, 0
-		for {
+		for kinds&readPKCE != 0 {
 			name, _, _, _, ok := nextCookie(&pkce)
 			if !ok {
 				break
@@ -250,7 +260,7 @@ func readCookies(lines []string, sessionName string) requestCookies {
 			}
 		}
 		eager.line, eager.pos = line, 0
-		for rc.eager == "" {
+		for kinds&readEager != 0 && rc.eager == "" {
 			name, value, _, _, ok := nextCookie(&eager)
 			if !ok {
 				break

@@ -29,7 +29,7 @@ func TestReadCookies(t *testing.T) {
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "http://app.test/", nil)
 		r.Header.Set("Cookie", tt.cookie)
-		if got := readCookies(r.Header["Cookie"], tt.sessionName); !reflect.DeepEqual(got, tt.want) {
+		if got := readCookies(r.Header["Cookie"], tt.sessionName, readAll); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: readCookies = %+v, want %+v", tt.name, got, tt.want)
 		}
 	}

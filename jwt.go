@@ -151,6 +151,12 @@ func verifyToken(v *tokenVerifier, token string) (*tokenClaims, error) {
 		// No extension is understood, so a critical one cannot be honoured.
 		return nil, ErrTokenMalformed
 	}
+	// Time first: an expired token is refused whatever its signature, so
+	// it costs no key lookup and no RSA (a session on its way to a refresh,
+	// or a replayed cookie).
+	if err := checkTokenTime(&p.claims, v.now(), v.leeway); err != nil {
+		return nil, err
+	}
 	key, err := jwksKey(v.keys, p.header.KeyID, p.header.Algorithm)
 	if err != nil {
 		return nil, err
@@ -160,9 +166,6 @@ func verifyToken(v *tokenVerifier, token string) (*tokenClaims, error) {
 	}
 	if rsa.VerifyPKCS1v15(key, hash, digest(hash, p.signingInput), p.signature) != nil {
 		return nil, ErrTokenSignature
-	}
-	if err := checkTokenTime(&p.claims, v.now(), v.leeway); err != nil {
-		return nil, err
 	}
 	return &p.claims, nil
 }

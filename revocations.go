@@ -22,7 +22,11 @@ type revocationSet struct {
 	head  int
 }
 
-var sharedRevocations = &revocationSet{until: map[string]time.Time{}}
+var sharedRevocations = newRevocationSet()
+
+func newRevocationSet() *revocationSet {
+	return &revocationSet{until: map[string]time.Time{}}
+}
 
 // add revokes sessionID until the given time.
 func (s *revocationSet) add(sessionID string, until, now time.Time) {

@@ -1,7 +1,6 @@
 package authkit
 
 import (
-	"context"
 	"crypto/subtle"
 	"io"
 	"mime"
@@ -43,7 +42,7 @@ func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext extern
 	}
 	name := pkceCookieName(sealed)
 	cookies = append(cookies, a.s.cookie.pkceCookie(name, sealed, secure))
-	if pending := readCookies(r.Header["Cookie"], a.s.cookie.name).pkceNames; len(pending) >= maxPKCECookies {
+	if pending := readCookies(r.Header["Cookie"], a.s.cookie.name, readPKCE).pkceNames; len(pending) >= maxPKCECookies {
 		// Abandoned sign-ins pile up verifier cookies; clear them before
 		// they make the Cookie header too large (431).
 		for _, old := range pending {
@@ -143,6 +142,13 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 	ext := externalOf(a, r)
 	secure := a.secureCookies(ext)
 	q := r.URL.Query()
+	if r.Method != http.MethodGet {
+		// A HEAD (a link scanner's, a prefetch) must not spend the code, nor
+		// the flow's verifier cookie, which the browser's GET still needs.
+		w.Header().Set("Allow", "GET")
+		writeProblem(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The callback answers GET only.", nil)
+		return
+	}
 	code, state := q.Get("code"), q.Get("state")
 	var cookies []string
 	if state != "" {
@@ -151,12 +157,6 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 	fail := func(status int, reason string) {
 		a.log.event("callback_failed", "reason", reason)
 		writeProblem(w, r, status, reason, signInFailed, cookies)
-	}
-	if r.Method != http.MethodGet {
-		// A HEAD (a link scanner's, a prefetch) must not spend the code.
-		w.Header().Set("Allow", "GET")
-		fail(http.StatusMethodNotAllowed, "method_not_allowed")
-		return
 	}
 	if e := q.Get("error"); e != "" {
 		fail(http.StatusBadRequest, "authorization_error")
@@ -214,7 +214,7 @@ func (a *authKit) handleCallback(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusForbidden, "issuer_not_accepted", signInFailed, cookies)
 		return
 	}
-	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
+	rc := readCookies(r.Header["Cookie"], a.s.cookie.name, readAll)
 	sessionCookies, err := a.s.cookie.sessionCookies(sealed, secure, rc.sessionNames)
 	if err != nil {
 		// Set anyway, the browser would drop it and send the user back to
@@ -257,14 +257,18 @@ func (a *authKit) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	}
 	ext := externalOf(a, r)
 	secure := a.secureCookies(ext)
-	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
+	rc := readCookies(r.Header["Cookie"], a.s.cookie.name, readAll)
 	sessionID, userID, lifetime := a.sessionForSignOut(r, &rc)
 	if sessionID != "" {
 		now := a.now()
 		// As long as a token of the session can live, and a refresh result
 		// of it be handed out.
-		sharedRevocations.add(sessionID, now.Add(lifetime+refreshGrace+defaultTokenLeeway), now)
+		until := now.Add(lifetime + refreshGrace + defaultTokenLeeway)
+		a.revocations.add(sessionID, until, now)
 		a.sessions.removeSession(sessionID)
+		if a.replicas != nil {
+			a.replicas.signOut(sessionID, until)
+		}
 	}
 	cookies := a.s.cookie.sessionDeletions(secure, rc.sessionNames)
 	for _, name := range rc.pkceNames {
@@ -387,7 +391,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 	}
 	returnTo := safeReturnTo(form.Get("returnTo"), "/", a.s.returnOrigins)
 	signIn := signInOptions{returnTo: returnTo, screenHint: a.s.screenHint, organizationID: organizationID}
-	rc := readCookies(r.Header["Cookie"], a.s.cookie.name)
+	rc := readCookies(r.Header["Cookie"], a.s.cookie.name, readAll)
 	res := authenticate(a, r, &rc, ext)
 	if res.principal == nil || res.principal.kind != signedInBySession {
 		a.startSignIn(w, r, ext, signIn, res.setCookies)
@@ -400,10 +404,7 @@ func (a *authKit) handleSwitchOrganization(w http.ResponseWriter, r *http.Reques
 		writeProblem(w, r, http.StatusBadGateway, "invalid_session", "Could not switch organizations.", res.setCookies)
 		return
 	}
-	key := refreshKey(a.s.apiBaseURL, a.s.clientID, previous.refreshToken, organizationID)
-	out := sharedRefreshes.do(key, a.now, func(ctx context.Context) (*workosAuthResponse, error) {
-		return a.workos.authenticateWithRefreshToken(ctx, previous.refreshToken, organizationID)
-	})
+	out := refreshOnce(a, previous.refreshToken, organizationID)
 	if err := out.err; err != nil {
 		we, _ := err.(*workosError)
 		a.log.event("organization_switch_failed", "organization_id", organizationID, "reason", err.Error())

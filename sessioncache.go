@@ -46,6 +46,8 @@ type cacheEntry struct {
 	// hand: a new entry survives a whole turn of the hand before it can be
 	// evicted. Lookups never write it (see sessionCache).
 	young bool
+	// spent marks a refused session cookie whose deletion is due.
+	spent bool
 	slot  int
 	cost  int64
 	// nextOfSession chains the entries of one WorkOS session, so a
@@ -149,6 +151,17 @@ func lookupCached(c *sessionCache, ns *cacheNamespace, credential string, now ti
 // expires, capped by maxCacheLifetime. A plain function: every cache miss
 // runs it.
 func storeCached(c *sessionCache, ns *cacheNamespace, credential string, p *principal, expires, now time.Time) {
+	storeEntry(c, ns, credential, p, false, expires, now)
+}
+
+// storeSpent caches a session cookie whose refresh token WorkOS refused
+// for good: until then, the cookie is refused and deleted without being
+// unsealed, verified or refreshed again.
+func storeSpent(c *sessionCache, ns *cacheNamespace, credential string, expires, now time.Time) {
+	storeEntry(c, ns, credential, nil, true, expires, now)
+}
+
+func storeEntry(c *sessionCache, ns *cacheNamespace, credential string, p *principal, spent bool, expires, now time.Time) {
 	if limit := now.Add(maxCacheLifetime); expires.After(limit) {
 		expires = limit
 	}
@@ -166,6 +179,7 @@ func storeCached(c *sessionCache, ns *cacheNamespace, credential string, p *prin
 		tail:    strings.Clone(tail),
 		expires: expires.Sub(processStart),
 		young:   true,
+		spent:   spent,
 		cost:    cacheEntryOverhead,
 	}
 	if p != nil {

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test layer: compiled (with the race detector), interpreted by
 # yaegi, iron-session interop, the harness module (loader, providers, real
-# Traefik with headless Chromium, soak) and bounded fuzzing. Installs what
-# is missing.
+# Traefik with headless Chromium, soak, several replicas, a scale run) and
+# bounded fuzzing. Installs what is missing, and starts the redis-server
+# instances the tests use (scripts/redis.sh), stopped when the run ends.
 # Each layer prints "<layer>: N passed, N failed"; any failure fails the run.
 set -uo pipefail
 . "$(dirname "$0")/tools.sh"
 cd "$repo_root"
+
+ensure_redis
+redis_dir="$repo_root/.cache/redis"
+eval "$("$repo_root/scripts/redis.sh" start "$redis_dir")"
+export AUTHKIT_REQUIRE_REDIS=1
+trap '"$repo_root/scripts/redis.sh" stop "$redis_dir"' EXIT
 
 logs="$repo_root/.cache/test-logs"
 mkdir -p "$logs"
@@ -82,6 +89,8 @@ layer loader harness ./loader/...
 layer providers harness ./providers/...
 layer traefik-browser harness ./traefiktest/... ./browser/... ./e2e/...
 layer soak harness ./soak/...
+layer replicas harness ./replicas/...
+layer scale harness ./scale/...
 layer harness-tools harness_tools
 layer fuzz fuzzing
 
