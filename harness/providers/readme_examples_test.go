@@ -376,7 +376,7 @@ func expectUpstreamHeaders(t *testing.T, s *signedIn, config map[string]any, nam
 				t.Fatalf("%s, %s: status %d, Location %q; the signed-in request did not reach the upstream",
 					build, round, rec.Code, rec.Header().Get("Location"))
 			}
-			if diff := cmp.Diff(expected, up.header); diff != "" {
+			if diff := cmp.Diff(expected, redacted(up.header, s.sealed)); diff != "" {
 				t.Errorf("%s, %s: upstream headers (-promised +received):\n%s", build, round, diff)
 			}
 			for k := range up.header {
@@ -400,6 +400,18 @@ func expectUpstreamHeaders(t *testing.T, s *signedIn, config map[string]any, nam
 				build, rec.Code, rec.Header().Get("Location"), up.calls != before)
 		}
 	}
+}
+
+// redacted returns h with the sealed session replaced by a placeholder, so
+// a failure message shows where it went without printing it.
+func redacted(h http.Header, sealed string) http.Header {
+	out := http.Header{}
+	for k, values := range h {
+		for _, v := range values {
+			out[k] = append(out[k], strings.ReplaceAll(v, sealed, "<the sealed session>"))
+		}
+	}
+	return out
 }
 
 // expectLoads checks what a configuration's keys become: every key is one
