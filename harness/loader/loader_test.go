@@ -1,6 +1,9 @@
 package loader
 
 import (
+	"bytes"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestMain removes the cached plugin's temporary GOPATH after the tests.
@@ -260,6 +265,93 @@ func TestManifestErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestManifestIcon checks the icon the Plugin Catalog shows: the
+// repository's iconPath names a square PNG in the repository, and
+// CheckIcon refuses each way the path can go wrong. Traefik ignores
+// iconPath, so only this test notices a broken one.
+func TestManifestIcon(t *testing.T) {
+	root := repoRoot(t)
+	m, err := RepoManifest(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckIcon(m, root); err != nil {
+		t.Fatalf("the repository's icon: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(m.IconPath))); err != nil {
+		t.Fatal(err)
+	}
+	copied := t.TempDir()
+	if err := CopyPlugin(root, copied); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckIcon(m, copied); err != nil {
+		t.Errorf("the icon is not in the plugin's copy: %v", err)
+	}
+
+	// A repository with a PNG that is not square, and one under a name
+	// that is not a PNG.
+	other := t.TempDir()
+	var wide bytes.Buffer
+	if err := png.Encode(&wide, image.NewGray(image.Rect(0, 0, 128, 64))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "wide.png"), wide.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "fake.png"), []byte("GIF89a not a png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		dir    string // the repository CheckIcon reads; default the real one
+		mutate func(m map[string]any)
+		want   string
+	}{
+		{name: "missing iconPath", mutate: func(m map[string]any) { delete(m, "iconPath") }, want: "iconPath: missing"},
+		{name: "no such file", mutate: func(m map[string]any) { m["iconPath"] = ".assets/icon-missing.png" },
+			want: "no such file"},
+		{name: "wrong directory", mutate: func(m map[string]any) { m["iconPath"] = "assets/icon.png" }, want: "no such file"},
+		{name: "a file that is not a PNG", mutate: func(m map[string]any) { m["iconPath"] = "go.mod" },
+			want: "not a PNG file"},
+		{name: "a .png that is not a PNG", dir: other, mutate: func(m map[string]any) { m["iconPath"] = "fake.png" },
+			want: "not a PNG file"},
+		{name: "not square", dir: other, mutate: func(m map[string]any) { m["iconPath"] = "wide.png" },
+			want: "128x64"},
+		{name: "absolute path", mutate: func(m map[string]any) { m["iconPath"] = filepath.Join(root, ".assets", "icon.png") },
+			want: "not a clean relative path"},
+		{name: "outside the repository", mutate: func(m map[string]any) { m["iconPath"] = "../icon.png" },
+			want: "not a clean relative path"},
+		{name: "not clean", mutate: func(m map[string]any) { m["iconPath"] = "./.assets/icon.png" },
+			want: "not a clean relative path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := EditedManifest(root, tt.mutate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var edited Manifest
+			if err := yaml.Unmarshal(data, &edited); err != nil {
+				t.Fatal(err)
+			}
+			dir := tt.dir
+			if dir == "" {
+				dir = root
+			}
+			err = CheckIcon(&edited, dir)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("CheckIcon(%q) = %v, want an error containing %q", edited.IconPath, err, tt.want)
+			}
+			// Traefik loads the plugin all the same.
+			if err := CheckManifest(&edited, ModuleName); err != nil {
+				t.Errorf("CheckManifest refuses the manifest: %v", err)
 			}
 		})
 	}

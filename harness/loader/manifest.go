@@ -1,9 +1,12 @@
 package loader
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"image/png"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -28,6 +31,10 @@ type Manifest struct {
 	Summary       string         `yaml:"summary"`
 	UseUnsafe     bool           `yaml:"useUnsafe"`
 	TestData      map[string]any `yaml:"testData"`
+
+	// IconPath is read by the Plugin Catalog only, not by Traefik: a path
+	// in the repository to the plugin's icon (CheckIcon).
+	IconPath string `yaml:"iconPath"`
 }
 
 // isYaegi reports whether the plugin runs in the interpreter; Traefik treats
@@ -101,6 +108,40 @@ func CheckManifest(m *Manifest, moduleName string) error {
 	}
 
 	return errors.Join(errs...)
+}
+
+// pngMagic starts every PNG file.
+var pngMagic = []byte("\x89PNG\r\n\x1a\n")
+
+// CheckIcon checks the manifest's iconPath against the plugin source at
+// repoDir the way the Plugin Catalog uses it: a slash-separated path inside
+// the repository (the catalog shows the file from there) to a square PNG.
+// Traefik itself ignores iconPath, so this is not part of CheckManifest,
+// which mirrors what Traefik refuses; a wrong path only leaves the catalog
+// page without an icon, which is why a test has to catch it.
+func CheckIcon(m *Manifest, repoDir string) error {
+	p := m.IconPath
+	if p == "" {
+		return errors.New("iconPath: missing")
+	}
+	if path.IsAbs(p) || strings.Contains(p, "\\") || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
+		return fmt.Errorf("iconPath %q: not a clean relative path inside the repository", p)
+	}
+	data, err := os.ReadFile(filepath.Join(repoDir, filepath.FromSlash(p)))
+	if err != nil {
+		return fmt.Errorf("iconPath %q: %w", p, err)
+	}
+	if !bytes.HasPrefix(data, pngMagic) {
+		return fmt.Errorf("iconPath %q: not a PNG file (no PNG signature)", p)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("iconPath %q: %w", p, err)
+	}
+	if cfg.Width != cfg.Height || cfg.Width < 64 {
+		return fmt.Errorf("iconPath %q: %dx%d, want a square of at least 64x64", p, cfg.Width, cfg.Height)
+	}
+	return nil
 }
 
 // EditedManifest returns repoDir's manifest after edit has changed its YAML

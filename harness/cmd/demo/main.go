@@ -47,7 +47,11 @@ func run(addr, mode string) error {
 	if err != nil {
 		return err
 	}
-	upstream, err := serveUpstream()
+	example, err := readExample(root)
+	if err != nil {
+		return err
+	}
+	upstream, err := serveUpstream(identityHeaderNames(example))
 	if err != nil {
 		return err
 	}
@@ -71,7 +75,7 @@ func run(addr, mode string) error {
 		}
 		stop, err = startTraefik(binary, root, addr)
 	} else {
-		stop, err = startLoader(root, addr)
+		stop, err = startLoader(root, addr, example)
 	}
 	if err != nil {
 		return err
@@ -177,10 +181,11 @@ log:
 	return stop, nil
 }
 
-// startLoader serves the plugin from yaegi in this process, configured from
-// the plugin block of examples/dynamic.yml.
-func startLoader(root, addr string) (func(), error) {
-	config, err := exampleMiddlewareConfig(root)
+// startLoader serves the plugin from yaegi in this process, one middleware
+// per router of examples/dynamic.yml, each request going to the router
+// with the longest matching PathPrefix, as Traefik would route it.
+func startLoader(root, addr string, example *exampleConfig) (func(), error) {
+	routes, err := exampleRoutes(example)
 	if err != nil {
 		return nil, err
 	}
@@ -188,19 +193,34 @@ func startLoader(root, addr string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := loader.Load(root, config)
+	plugin, err := loader.Cached(root)
 	if err != nil {
 		return nil, err
 	}
-	h, err := handler(context.Background(), upstream)
-	if err != nil {
-		return nil, err
+	handlers := make([]http.Handler, len(routes))
+	for i, rt := range routes {
+		c, err := plugin.Build(rt.config, rt.middleware)
+		if err != nil {
+			return nil, err
+		}
+		if handlers[i], err = c(context.Background(), upstream); err != nil {
+			return nil, fmt.Errorf("middleware %s: %w", rt.middleware, err)
+		}
 	}
+	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i, rt := range routes {
+			if strings.HasPrefix(r.URL.Path, rt.prefix) {
+				handlers[i].ServeHTTP(w, r)
+				return
+			}
+		}
+		http.NotFound(w, r)
+	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return func() { srv.Close() }, nil
 }
