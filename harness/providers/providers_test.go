@@ -31,7 +31,7 @@ var specKeys = []string{
 	"requiredPermissions", "requiredRoles", "allowedOrganizations", "requiredEntitlements", "requiredFeatureFlags",
 	"allowBearerTokens", "switchOrganizationPath",
 	"nextjsHeaders", "identityHeaders", "passSessionCookie", "passCorsPreflight",
-	"issuer", "allowApiKeys", "maxAuthAgeSeconds", "returnOrigins",
+	"issuer", "allowApiKeys", "maxAuthAgeSeconds", "returnOrigins", "redisUrl",
 }
 
 // configField is one leaf of the compiled Config: its dotted json-tag key
@@ -269,7 +269,12 @@ var keyCases = []keyCase{
 	{key: "returnOrigins", name: "returnOrigins with a wildcard",
 		yaml:   "returnOrigins:\n  - https://app.example.com\n  - https://*.example.com",
 		labels: []string{"returnOrigins=https://app.example.com,https://*.example.com"},
-		want:   func(c *authkit.Config) { c.ReturnOrigins = []string{"https://app.example.com", "https://*.example.com"} }},
+		want: func(c *authkit.Config) {
+			c.ReturnOrigins = []string{"https://app.example.com", "https://*.example.com"}
+		}},
+	{key: "redisUrl", name: "redisUrl",
+		yaml: "redisUrl: rediss://redis.internal:6380/2", labels: []string{"redisUrl=rediss://redis.internal:6380/2"},
+		want: func(c *authkit.Config) { c.RedisURL = "rediss://redis.internal:6380/2" }},
 	{key: "passCorsPreflight", name: "passCorsPreflight",
 		yaml: "passCorsPreflight: true", labels: []string{"passCorsPreflight=true"},
 		want: func(c *authkit.Config) { c.PassCorsPreflight = true }},
