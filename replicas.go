@@ -39,6 +39,10 @@ const (
 	signOutHistory = maxCacheLifetime + refreshGrace
 	// maxSignOuts bounds the stream of sign-outs (an approximate trim).
 	maxSignOuts = 100000
+	// While Redis is down, a replica tries it again after replicaBackoffMin,
+	// doubling up to replicaBackoffMax.
+	replicaBackoffMin = 500 * time.Millisecond
+	replicaBackoffMax = 2 * time.Second
 )
 
 // replicaStore is one Redis namespace: a WorkOS client and a cookie
@@ -80,6 +84,9 @@ func sharedReplicaStore(url string, opts redisOptions, s *settings, log *eventLo
 	}
 	client := replicaStores.clients[url]
 	if client == nil {
+		// Back within two seconds of Redis coming back: a probe while it
+		// is down costs one failed command.
+		opts.backoffMin, opts.backoffMax = replicaBackoffMin, replicaBackoffMax
 		client = newRedisClient(opts)
 		replicaStores.clients[url] = client
 	}
@@ -134,6 +141,12 @@ func (s *replicaStore) refresh(key string, call func() (*workosAuthResponse, err
 			return call()
 		}
 		if locked {
+			// The holder before may have stored its answer and let go
+			// between the look above and the lock: look again.
+			if resp, err, known := s.known(result, answer); known {
+				s.unlock(lock)
+				return resp, err
+			}
 			resp, err := call()
 			s.record(result, answer, lock, resp, err)
 			return resp, err
@@ -182,6 +195,13 @@ func (s *replicaStore) record(result, answer, lock string, resp *workosAuthRespo
 		}
 		redisSet(ctx, s.client, answer, answerValue(we), ttl, false)
 	}
+	redisDel(ctx, s.client, lock)
+}
+
+// unlock frees a lock taken for nothing.
+func (s *replicaStore) unlock(lock string) {
+	ctx, cancel := redisCall()
+	defer cancel()
 	redisDel(ctx, s.client, lock)
 }
 

@@ -25,7 +25,7 @@ type fixture struct {
 	keyring *authkit.Keyring
 }
 
-func newFixture(b *testing.B) fixture {
+func newFixture(b testing.TB) fixture {
 	fake := fakeworkos.New(fakeworkos.Options{AccessTokenTTL: time.Hour})
 	api := httptest.NewServer(fake)
 	b.Cleanup(api.Close)
@@ -73,7 +73,7 @@ func (w *discard) WriteHeader(int)             {}
 
 // handlers returns the plugin compiled and interpreted, built from the same
 // configuration, in front of next.
-func handlers(b *testing.B, config map[string]any, next http.Handler) map[string]http.Handler {
+func handlers(b testing.TB, config map[string]any, next http.Handler) map[string]http.Handler {
 	root, err := loader.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
