@@ -33,11 +33,15 @@ const (
 )
 
 // refreshCall is one WorkOS refresh, shared by every request that carried the
-// same refresh token (and organization).
+// same refresh token (and organization). The failure is kept as the
+// concrete *workosError, never as an error interface: under yaegi v0.16.1
+// an interpreted value held in an interface keeps the frame that made it
+// alive (the WorkOS response body with it), tens of kilobytes per entry
+// for as long as the answer is remembered.
 type refreshCall struct {
 	done     chan struct{}
 	resp     *workosAuthResponse
-	err      error
+	failure  *workosError
 	finished time.Time
 	// until is when the result stops being handed out: the end of the
 	// grace window for a success, the retry time for a transient failure,
@@ -133,7 +137,7 @@ func (g *refreshGroup) do(key string, clock func() time.Time, refresh func(ctx c
 	}
 	if ok && now.Before(call.until) {
 		g.mu.Unlock()
-		return refreshOutcome{resp: call.resp, err: call.err, answered: call.finished}
+		return call.outcome()
 	}
 	call = &refreshCall{done: make(chan struct{})}
 	g.calls[key] = call
@@ -144,21 +148,44 @@ func (g *refreshGroup) do(key string, clock func() time.Time, refresh func(ctx c
 	cancel()
 
 	finished := clock()
+	failure := asWorkOSError(err)
 	queue, until := queueTerminal, finished.Add(terminalMemory)
-	we, _ := err.(*workosError)
-	if err == nil {
+	if failure == nil {
 		queue, until = queueGrace, finished.Add(refreshGrace)
-	} else if we != nil && we.Transient {
-		queue, until = queueRetry, finished.Add(clampDuration(we.RetryAfter, refreshRetryMin, refreshRetryMax))
+	} else if failure.Transient {
+		queue, until = queueRetry, finished.Add(clampDuration(failure.RetryAfter, refreshRetryMin, refreshRetryMax))
 	}
 	g.mu.Lock()
-	call.resp, call.err, call.finished, call.until = resp, err, finished, until
+	call.resp, call.failure, call.finished, call.until = resp, failure, finished, until
 	g.queues[queue].push(key, call)
 	for len(g.calls) > maxRefreshEntries && g.dropOldestLocked() {
 	}
 	g.mu.Unlock()
 	close(call.done)
-	return refreshOutcome{resp: resp, err: err, called: true, answered: finished}
+	out := call.outcome()
+	out.called = true
+	return out
+}
+
+// outcome is what a request learns from a finished call.
+func (c *refreshCall) outcome() refreshOutcome {
+	out := refreshOutcome{resp: c.resp, answered: c.finished}
+	if c.failure != nil {
+		out.err = c.failure
+	}
+	return out
+}
+
+// asWorkOSError keeps an error as the concrete *workosError (see
+// refreshCall); every error the WorkOS client returns is one.
+func asWorkOSError(err error) *workosError {
+	if err == nil {
+		return nil
+	}
+	if we, ok := err.(*workosError); ok {
+		return we
+	}
+	return &workosError{op: "refresh_token grant", reason: err.Error()}
 }
 
 // forget drops what the group remembers for key.
@@ -186,7 +213,7 @@ func clampDuration(d, min, max time.Duration) time.Duration {
 // it, so concurrent waiters could wait on each other's channels.
 func (c *refreshCall) wait() refreshOutcome {
 	<-c.done
-	return refreshOutcome{resp: c.resp, err: c.err, answered: c.finished}
+	return c.outcome()
 }
 
 // pruneLocked retires, in order, a few results whose time is over.

@@ -3,6 +3,8 @@ package authkit
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -291,4 +293,38 @@ func TestDuplicatedSessionCookies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRememberedAnswersHoldLittleMemory: the refresh table keeps terminal
+// answers for ten minutes, so what each holds is bounded. (Under yaegi, an
+// interpreted error kept as an error interface held the frame that made
+// it, WorkOS's response body included: tens of kilobytes each.)
+func TestRememberedAnswersHoldLittleMemory(t *testing.T) {
+	env := newTestEnv(t, nil)
+	issued, _ := env.fake.IssueSession(fakeworkos.SessionParams{UserID: fakeworkos.UserAlice, OrganizationID: fakeworkos.OrgAcme})
+	expired, _ := env.fake.MintSessionToken(issued.SessionID, -time.Minute)
+	user, _ := workosSessionUser(issued.User)
+	cookies := make([]string, 300)
+	for i := range cookies {
+		sess, _ := newSession(nil, expired, "spent-"+strconv.Itoa(i), user, nil, "Password")
+		cookies[i], _ = env.ak.s.keyring.Seal(sess.encode(), 0, time.Now())
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for _, c := range cookies {
+		env.do(request{target: "/api", cookie: "wos-session=" + c, headers: map[string]string{"Accept": "application/json"}})
+	}
+	perAnswer := int64(heap()-before) / int64(len(cookies))
+	if env.ak.refreshes.len() != len(cookies) {
+		t.Fatalf("%d answers remembered, want %d", env.ak.refreshes.len(), len(cookies))
+	}
+	if perAnswer > 4<<10 {
+		t.Fatalf("each remembered answer holds %d bytes", perAnswer)
+	}
+	runtime.KeepAlive(cookies)
 }
