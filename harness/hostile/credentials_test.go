@@ -293,6 +293,7 @@ const (
 
 // returnToCases are absolute return targets an attacker puts in a link,
 // each kept (a listed origin) or refused (the fallback, returnPathname).
+// Paths are TestPathReturnToStaysOnTheListedSite's.
 var returnToCases = []struct {
 	name, returnTo string
 	kept           bool
@@ -335,6 +336,17 @@ var returnToCases = []struct {
 	{"the wildcard's own domain", "http://tenants.example.test/", false},
 	{"an encoded slash in a wildcard label", "http://evil.test%2F.tenants.example.test/", false},
 	{"another port on a tenant", "http://acme.tenants.example.test:8080/", false},
+}
+
+// idnaDotCases are hosts two levels under the wildcard spelled with dots
+// that are not ".": browsers map them to "." (IDNA; Chromium lands on
+// evil.test.tenants.example.test), so each is a host the one-level
+// wildcard must refuse.
+var idnaDotCases = []struct{ name, returnTo string }{
+	{"an ideographic full stop", "http://evil\u3002test.tenants.example.test/"},
+	{"a fullwidth full stop", "http://evil\uff0etest.tenants.example.test/"},
+	{"a halfwidth ideographic full stop", "http://evil\uff61test.tenants.example.test/"},
+	{"an encoded fullwidth full stop", "http://evil%EF%BC%8Etest.tenants.example.test/"},
 }
 
 // onHost is req sent to Traefik for host.
@@ -435,7 +447,8 @@ func (s *stack) returnToFlows(t *testing.T, returnTo, switchWant string, signInW
 
 // fallbacks are where a refused return target may land after a sign-in:
 // returnPathname on the callback host, which the plugin does now, or on
-// the listed site the sign-in started on.
+// the listed site the sign-in started on (see
+// TestPathReturnToStaysOnTheListedSite).
 var fallbacks = []string{"http://" + authHost + "/", "http://" + appHost + "/"}
 
 // TestReturnToNeverLeavesTheListedOrigins drives every return target of
@@ -454,4 +467,29 @@ func TestReturnToNeverLeavesTheListedOrigins(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReturnOriginsWildcardIsOneLevelAfterIDNA: a host two levels under
+// "http://*.tenants.example.test" whose first dot is an IDNA dot
+// (idnaDotCases) must fall back like a.b.tenants.example.test does.
+func TestReturnOriginsWildcardIsOneLevelAfterIDNA(t *testing.T) {
+	s := startSitesStack(t)
+	for _, tt := range idnaDotCases {
+		t.Run(tt.name, func(t *testing.T) {
+			s.on(t).returnToFlows(t, tt.returnTo, "http://"+appHost+"/", fallbacks...)
+		})
+	}
+}
+
+// TestPathReturnToStaysOnTheListedSite: SPEC "Several sites, one
+// callback" has a sign-in started on a listed origin carry that absolute
+// return URL, as the plugin does for the sign-in it starts itself on a
+// protected page. A sign-in link on app.example.test with a path as
+// returnTo (the sign-in route, or a signed-out organization switch) must
+// then land back on app.example.test, as the signed-in switch does, not
+// on the callback host.
+func TestPathReturnToStaysOnTheListedSite(t *testing.T) {
+	s := startSitesStack(t)
+	want := "http://" + appHost + "/reports?y=1"
+	s.returnToFlows(t, "/reports?y=1", want, want)
 }
