@@ -23,6 +23,7 @@ type fixture struct {
 	cookie  string
 	payload []byte
 	keyring *authkit.Keyring
+	fake    *fakeworkos.Server
 }
 
 func newFixture(b testing.TB) fixture {
@@ -59,6 +60,7 @@ func newFixture(b testing.TB) fixture {
 		cookie:  "theme=dark; wos-session=" + sealed,
 		payload: payload,
 		keyring: keyring,
+		fake:    fake,
 	}
 }
 
@@ -99,6 +101,12 @@ func handlers(b testing.TB, config map[string]any, next http.Handler) map[string
 }
 
 func serve(b *testing.B, h http.Handler, target, cookie string) {
+	serveWith(b, h, target, "Cookie", cookie)
+}
+
+// serveWith is serve with the request header name set to value (none
+// when value is empty) instead of a Cookie header.
+func serveWith(b *testing.B, h http.Handler, target, name, value string) {
 	base := httptest.NewRequest(http.MethodGet, "http://app.test"+target, nil)
 	base.Header.Set("Accept", "text/html")
 	base.Header.Set("User-Agent", "bench")
@@ -110,11 +118,12 @@ func serve(b *testing.B, h http.Handler, target, cookie string) {
 	} {
 		base.Header.Set(name, value)
 	}
-	if cookie != "" {
-		base.Header.Set("Cookie", cookie)
+	if value != "" {
+		base.Header.Set(name, value)
 	}
 	w := &discard{h: http.Header{}}
-	// Warm up: the first request verifies and fills the session cache.
+	// Warm up: the first request verifies and fills the session cache
+	// (or validates the API key).
 	h.ServeHTTP(w, base.Clone(context.Background()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -170,9 +179,42 @@ func BenchmarkPlugin(b *testing.B) {
 		b.Run("signed-in-lean/"+mode, func(b *testing.B) { serve(b, h, "/page?x=1", f.cookie) })
 		b.Run("public-lean/"+mode, func(b *testing.B) { serve(b, h, "/public/about", "") })
 	}
+	benchAPIKey(b, f)
 	b.Run("signed-in/no-middleware", func(b *testing.B) { serve(b, noop, "/page?x=1", f.cookie) })
 	b.Run("signed-in/do-nothing-plugin", func(b *testing.B) { serve(b, doNothingPlugin(b), "/page?x=1", f.cookie) })
 	benchJunkCookies(b, f)
+}
+
+// benchAPIKey sends an API client's request with a WorkOS API key
+// (allowApiKeys) that the warm-up validated at the fake, so each timed
+// request is a cache hit: the extra latency of a cached key check, beside
+// signed-in and public. Each one must reach the upstream, or the
+// benchmark would time a 401 or 503 instead.
+func benchAPIKey(b *testing.B, f fixture) {
+	key, err := f.fake.CreateAPIKey(fakeworkos.APIKeyParams{Name: "bench", OrganizationID: fakeworkos.OrgAcme, Permissions: []string{"posts:read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	config := map[string]any{"allowApiKeys": true}
+	for k, v := range f.config {
+		config[k] = v
+	}
+	reached := 0
+	hs := handlers(b, config, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached++ }))
+	for _, mode := range []string{"compiled", "interpreted"} {
+		h := hs[mode]
+		b.Run("api-key/"+mode, func(b *testing.B) {
+			reached = 0
+			validations := f.fake.APIKeyValidations()
+			serveWith(b, h, "/page?x=1", "Authorization", "Bearer "+key.Value)
+			if reached != b.N+1 {
+				b.Fatalf("%d of %d requests reached the upstream", reached, b.N+1)
+			}
+			if n := f.fake.APIKeyValidations() - validations; n > 1 {
+				b.Fatalf("%d validations for %d requests with one key, want the warm-up's alone", n, b.N+1)
+			}
+		})
+	}
 }
 
 // benchJunkCookies sends an anonymous request on a public path with a

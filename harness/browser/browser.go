@@ -30,6 +30,14 @@ const ExecPathEnv = "AUTHKIT_CHROMIUM"
 // skip; harness/test.sh sets it (the same variable that requires Traefik).
 const RequireEnv = "AUTHKIT_REQUIRE_TRAEFIK"
 
+// TestDomain is a name that Chromium resolves, with all its subdomains, to
+// 127.0.0.1 and reaches without the dead proxy: for tests of several sites
+// (app.example.test, auth.example.test, acme.tenants.example.test) that
+// share cookies through a Domain attribute, which an IP address or
+// localhost cannot have. The .test top-level domain is reserved (RFC 6761),
+// so no real site is ever reached this way.
+const TestDomain = "example.test"
+
 // actionTimeout bounds every helper, so a selector that never appears fails
 // the test with a message instead of hanging the run.
 const actionTimeout = 20 * time.Second
@@ -77,6 +85,10 @@ func New(t testing.TB) *Browser {
 		// goes to a proxy that does not exist and fails at once, while
 		// localhost, *.localhost and 127.0.0.0/8 bypass proxies implicitly.
 		chromedp.Flag("proxy-server", "http://127.0.0.1:9"),
+		// TestDomain and its subdomains are this machine too, and are
+		// not proxied. The port of the URL is kept.
+		chromedp.Flag("host-resolver-rules", "MAP "+TestDomain+" 127.0.0.1, MAP *."+TestDomain+" 127.0.0.1"),
+		chromedp.Flag("proxy-bypass-list", TestDomain+";*."+TestDomain),
 		chromedp.CombinedOutput(out),
 	)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(format string, args ...any) {
@@ -170,8 +182,17 @@ func (b *Browser) Location() string {
 // HttpOnly ones included: what the plugin set, as the browser stored it.
 func (b *Browser) Cookies() []*network.Cookie {
 	b.t.Helper()
+	return b.CookiesFor()
+}
+
+// CookiesFor returns the cookies the browser would send to any of urls,
+// HttpOnly ones included, wherever the tab is: for cookies of a site the
+// tab is not on (a sign-in page on another origin). Without urls, those of
+// the current page.
+func (b *Browser) CookiesFor(urls ...string) []*network.Cookie {
+	b.t.Helper()
 	return run(b, "read cookies", func(ctx context.Context, t *chromedp.Target) ([]*network.Cookie, error) {
-		res, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{})
+		res, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: urls})
 		if err != nil {
 			return nil, err
 		}
