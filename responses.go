@@ -147,18 +147,7 @@ func unauthenticated(a *authKit, w http.ResponseWriter, r *http.Request, ext ext
 	if a.s.signUpPaths.matchAny(r.URL.Path) {
 		screenHint = "sign-up"
 	}
-	a.startSignIn(w, r, ext, signInOptions{returnTo: returnTarget(a, r, ext), screenHint: screenHint}, res.setCookies)
-}
-
-// returnTarget is where the callback sends the browser back to after a
-// sign-in this request starts: the request's path, or its absolute URL when
-// the callback is on another origin that returnOrigins lists.
-func returnTarget(a *authKit, r *http.Request, ext external) string {
-	uri := r.URL.RequestURI()
-	if a.callbackOrigin != "" && ext.origin != a.callbackOrigin && safeReturnTo(ext.origin+uri, "", a.s.returnOrigins) != "" {
-		return ext.origin + uri
-	}
-	return uri
+	a.startSignIn(w, r, ext, signInOptions{returnTo: r.URL.RequestURI(), screenHint: screenHint}, res.setCookies)
 }
 
 // reauthenticate stops a signed-in request whose authentication is older
@@ -171,7 +160,7 @@ func reauthenticate(a *authKit, w http.ResponseWriter, r *http.Request, ext exte
 		return
 	}
 	maxAge := int(a.s.maxAuthAge / time.Second)
-	a.startSignIn(w, r, ext, signInOptions{returnTo: returnTarget(a, r, ext), screenHint: a.s.screenHint, maxAge: maxAge}, res.setCookies)
+	a.startSignIn(w, r, ext, signInOptions{returnTo: r.URL.RequestURI(), screenHint: a.s.screenHint, maxAge: maxAge}, res.setCookies)
 }
 
 // unavailable answers a request whose credential cannot be checked now:

@@ -78,8 +78,14 @@ func domainCovers(domain, host string) bool {
 }
 
 // allowsOrigin reports whether an absolute URL's origin is one of the
-// listed ones.
+// listed ones. A host with anything but ASCII letters, digits, '-', '.' and
+// a port is refused: browsers map full-width and ideographic dots
+// ("evil。example.com") and percent-escapes to '.', which would turn one
+// label into two past the wildcard's one-level rule.
 func allowsOrigin(origins []returnOrigin, u *url.URL) bool {
+	if strings.Trim(strings.ToLower(u.Host), "abcdefghijklmnopqrstuvwxyz0123456789-.:") != "" {
+		return false
+	}
 	host := normalizedHost(u)
 	for _, o := range origins {
 		if o.scheme != u.Scheme {
@@ -112,6 +118,18 @@ func safeReturnTo(target, fallback string, origins []returnOrigin) string {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 		u.Opaque != "" || !allowsOrigin(origins, u) {
 		return fallback
+	}
+	return target
+}
+
+// returnTargetFor makes a path on a listed origin absolute when the
+// callback is on another origin, so the callback sends the browser back
+// where the sign-in started (SPEC "Several sites, one callback"); anything
+// else is kept as it is.
+func returnTargetFor(a *authKit, ext external, target string) string {
+	if strings.HasPrefix(target, "/") && a.callbackOrigin != "" && ext.origin != a.callbackOrigin &&
+		safeReturnTo(ext.origin+target, "", a.s.returnOrigins) != "" {
+		return ext.origin + target
 	}
 	return target
 }

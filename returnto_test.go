@@ -42,6 +42,8 @@ func TestSafeReturnToWithOrigins(t *testing.T) {
 		{"https://app.example.com:8443/", "/fallback"},            // another port
 		{"https://app.example.com/\r\nSet-Cookie:x", "/fallback"}, // control characters
 		{"https:app.example.com/", "/fallback"},                   // opaque
+		{"https://evil\u3002x.tenants.example.com/", "/fallback"}, // an ideographic dot: two labels to a browser
+		{"https://evil\uff0ex.tenants.example.com/", "/fallback"}, // a full-width dot
 	}
 	for _, tt := range tests {
 		if got := safeReturnTo(tt.in, "/fallback", origins); got != tt.want {
@@ -123,6 +125,18 @@ func TestSignInOnOneSiteReturnsToIt(t *testing.T) {
 		if c := setCookie(w, "wos-session"); !strings.Contains(c, "Domain=example.com") {
 			t.Errorf("%s: the session cookie is not shared: %q", tt.name, c)
 		}
+	}
+}
+
+// TestSignInRoutePathOnAListedSiteReturnsThere: a plain "sign in" link on a
+// listed site (a path returnTo) comes back to that site, not the callback
+// host.
+func TestSignInRoutePathOnAListedSiteReturnsThere(t *testing.T) {
+	env := multiSiteEnv(t)
+	start := doOn(env, "app.example.com", "/auth/sign-in?returnTo=%2Freports%3Fy%3D1", "")
+	w := signInThroughFake(t, env, start, fakeworkos.UserBob)
+	if loc := w.Header().Get("Location"); loc != "https://app.example.com/reports?y=1" {
+		t.Fatalf("callback sends the browser to %q", loc)
 	}
 }
 

@@ -34,7 +34,7 @@ type signInOptions struct {
 // into the state parameter and into this flow's own verifier cookie (E.4).
 func (a *authKit) startSignIn(w http.ResponseWriter, r *http.Request, ext external, opts signInOptions, cookies []string) {
 	secure := a.secureCookies(ext)
-	st, sealed, err := a.sealAuthState(opts.returnTo, opts.maxAge, secure)
+	st, sealed, err := a.sealAuthState(returnTargetFor(a, ext, opts.returnTo), opts.maxAge, secure)
 	if err != nil {
 		a.log.event("sign_in_failed", "reason", err.Error())
 		writeProblem(w, r, http.StatusInternalServerError, "internal_error", "Could not start signing in.", cookies)
