@@ -32,9 +32,9 @@ const (
 // apiKeyCall is one WorkOS validation, shared by the requests that carry
 // the same key while it runs.
 type apiKeyCall struct {
-	done chan struct{}
-	key  *workosAPIKey
-	err  error
+	done      chan struct{}
+	principal *principal // nil with a nil err: WorkOS refused the key
+	err       error
 }
 
 // apiKeyValidations runs the validations of every instance of the plugin.
@@ -43,18 +43,22 @@ type apiKeyValidations struct {
 	calls  map[string]*apiKeyCall
 	tokens float64
 	filled time.Time
+	// left, a test hook, runs when a validation has left calls.
+	left func()
 }
 
 var sharedAPIKeyValidations = &apiKeyValidations{calls: map[string]*apiKeyCall{}, tokens: apiKeyBurst}
 
 // do runs validate once for key, however many requests ask meanwhile. It
-// reports false, without calling, when the ration is spent.
-func (v *apiKeyValidations) do(key string, now time.Time, validate func() (*workosAPIKey, error)) (*workosAPIKey, error, bool) {
+// reports false, without calling, when the ration is spent. validate
+// stores its answer in the cache before the call leaves calls, so a
+// request arriving in between finds one or the other, never neither.
+func (v *apiKeyValidations) do(key string, now time.Time, validate func() (*principal, error)) (*principal, error, bool) {
 	v.mu.Lock()
 	if call := v.calls[key]; call != nil {
 		v.mu.Unlock()
 		<-call.done // not a select: see refreshCall.wait
-		return call.key, call.err, true
+		return call.principal, call.err, true
 	}
 	v.tokens += now.Sub(v.filled).Seconds() * apiKeyCallsPerSecond
 	if v.tokens > apiKeyBurst {
@@ -70,12 +74,15 @@ func (v *apiKeyValidations) do(key string, now time.Time, validate func() (*work
 	v.calls[key] = call
 	v.mu.Unlock()
 
-	call.key, call.err = validate()
+	call.principal, call.err = validate()
 	v.mu.Lock()
 	delete(v.calls, key)
 	v.mu.Unlock()
 	close(call.done)
-	return call.key, call.err, true
+	if v.left != nil {
+		v.left()
+	}
+	return call.principal, call.err, true
 }
 
 // authenticateAPIKey signs an API client in with a WorkOS API key, or
@@ -95,23 +102,36 @@ func authenticateAPIKey(a *authKit, value string, res *authResult) {
 		res.badBearer = e.principal == nil
 		return
 	}
-	key, err, ran := sharedAPIKeyValidations.do(digest, now, func() (*workosAPIKey, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), workosAPITimeout)
-		defer cancel()
-		return a.workos.validateAPIKey(ctx, value)
+	p, err, ran := sharedAPIKeyValidations.do(digest, now, func() (*principal, error) {
+		return checkAPIKey(a, value, digest, now)
 	})
-	if !ran {
+	switch {
+	case !ran:
 		a.log.debug("API key validations rationed", "per_second", apiKeyCallsPerSecond)
 		res.unavailable, res.retryAfter = true, apiKeyRetryAfter
-		return
-	}
-	if err != nil {
+	case err != nil:
 		a.log.event("api_key_validation_failed", "reason", err.Error())
 		res.unavailable, res.retryAfter = true, apiKeyRetryAfter
 		if we, ok := err.(*workosError); ok && we.RetryAfter > 0 {
 			res.retryAfter = clampDuration(we.RetryAfter, refreshRetryMin, refreshRetryMax)
 		}
-		return
+	case p == nil:
+		a.log.debug("API key refused")
+		res.badBearer = true
+	default:
+		res.principal = p
+	}
+}
+
+// checkAPIKey asks WorkOS about a key and caches the answer under its
+// digest: the key's principal until it expires (five minutes at most), a
+// refusal for a minute. A failed call is not cached.
+func checkAPIKey(a *authKit, value, digest string, now time.Time) (*principal, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), workosAPITimeout)
+	defer cancel()
+	key, err := a.workos.validateAPIKey(ctx, value)
+	if err != nil {
+		return nil, err
 	}
 	expires := now.Add(apiKeyValidFor)
 	if key != nil && key.ExpiresAt != nil {
@@ -120,13 +140,12 @@ func authenticateAPIKey(a *authKit, value string, res *authResult) {
 		}
 	}
 	if key == nil || !now.Before(expires) {
-		a.log.debug("API key refused", "known", key != nil)
-		res.badBearer = true
 		storeCached(a.sessions, a.apiKeyNS, digest, nil, now.Add(apiKeyInvalidFor), now)
-		return
+		return nil, nil
 	}
-	res.principal = apiKeyPrincipal(key)
-	storeCached(a.sessions, a.apiKeyNS, digest, res.principal, expires, now)
+	p := apiKeyPrincipal(key)
+	storeCached(a.sessions, a.apiKeyNS, digest, p, expires, now)
+	return p, nil
 }
 
 // apiKeyPrincipal is the identity of a valid API key: the key, the

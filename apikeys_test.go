@@ -172,6 +172,25 @@ func TestAPIKeyIsValidatedOnceAtATime(t *testing.T) {
 	}
 }
 
+// TestAPIKeyAnswerIsCachedBeforeTheCallEnds: a request with the key that
+// arrives just after the validation left the in-flight table finds the
+// answer cached, rather than starting a second validation.
+func TestAPIKeyAnswerIsCachedBeforeTheCallEnds(t *testing.T) {
+	env := apiKeyEnv(t, nil)
+	key := createKey(t, env, fakeworkos.APIKeyParams{OrganizationID: fakeworkos.OrgAcme})
+	code := 0
+	sharedAPIKeyValidations.left = func() {
+		sharedAPIKeyValidations.left = nil
+		code = env.do(withKey(key.Value)).Code
+	}
+	if got := env.do(withKey(key.Value)).Code; got != http.StatusOK || code != http.StatusOK {
+		t.Fatalf("statuses %d and %d, want 200 twice", got, code)
+	}
+	if got := env.fake.Calls(fakeworkos.EndpointAPIKeys); got != 1 {
+		t.Fatalf("%d validations, want 1: the second request came after the call had left the table, and before its answer was cached", got)
+	}
+}
+
 // TestAPIKeyFloodIsRationed: made-up keys cost a validation each, so past
 // a ration the plugin answers 503 without asking WorkOS.
 func TestAPIKeyFloodIsRationed(t *testing.T) {

@@ -173,9 +173,10 @@ func unseal(k *Keyring, value string, now time.Time) ([]byte, error) {
 		return nil, ErrSealUnknownPassword
 	}
 	// Strict: iron-webcrypto compares the digest's text, so another
-	// spelling of the same bytes is refused as it is there.
+	// spelling of the same bytes is refused as it is there. Even strict
+	// decoding skips CR and LF, so those are refused first.
 	mac, err := base64.RawURLEncoding.Strict().DecodeString(macText)
-	if err != nil || len(mac) != ironMACLen {
+	if err != nil || len(mac) != ironMACLen || strings.ContainsAny(macText, "\r\n") {
 		return nil, ErrSealBadMAC
 	}
 	base := seal[:len(seal)-len(macSalt)-len(macText)-2]

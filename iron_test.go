@@ -240,6 +240,7 @@ func TestUnsealRejectsTampering(t *testing.T) {
 		{"digest not base64url", field(7, "!!!!"), ErrSealBadMAC},
 		{"digest padded", field(7, parts[7]+"="), ErrSealBadMAC},
 		{"digest with non-zero padding bits", field(7, parts[7][:42]+string(parts[7][42]^1)), ErrSealBadMAC},
+		{"digest with a line break", field(7, parts[7][:20]+"\r\n"+parts[7][20:]), ErrSealBadMAC},
 		{"oversized", strings.Repeat("a", maxSealLength+1) + "~2", ErrSealMalformed},
 	}
 	for _, tt := range tests {

@@ -84,8 +84,9 @@ func parseToken(token string) (*parsedToken, error) {
 	if err != nil || json.Unmarshal(claims, &p.claims) != nil {
 		return nil, ErrTokenMalformed
 	}
+	// Decoding skips CR and LF, which would make one token many.
 	sig, err := base64.RawURLEncoding.DecodeString(token[last+1:])
-	if err != nil {
+	if err != nil || strings.ContainsAny(token[last+1:], "\r\n") {
 		return nil, ErrTokenMalformed
 	}
 	p.signature = sig

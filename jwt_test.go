@@ -206,6 +206,7 @@ func TestVerifyToken(t *testing.T) {
 		{"signed by another key", signRS(t, keyB, "RS256", "kid-a", valid), ErrTokenSignature},
 		{"claims swapped after signing", parts[0] + "." + jsonSegment(t, with("sub", "user_2")) + "." + parts[2], ErrTokenSignature},
 		{"signature truncated", good[:len(good)-10], ErrTokenSignature},
+		{"signature with a line break", parts[0] + "." + parts[1] + "." + parts[2][:10] + "\n" + parts[2][10:], ErrTokenMalformed},
 		{"crit header", jsonSegment(t, map[string]any{"alg": "RS256", "kid": "kid-a", "crit": []string{"x"}}) + "." + parts[1] + "." + parts[2], ErrTokenMalformed},
 		{"two segments", parts[0] + "." + parts[1], ErrTokenMalformed},
 		{"four segments", good + ".x", ErrTokenMalformed},
