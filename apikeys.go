@@ -153,14 +153,16 @@ func checkAPIKey(a *authKit, value, digest string, now time.Time) (*principal, e
 // user owns, the user. It has no email, name or roles.
 func apiKeyPrincipal(key *workosAPIKey) *principal {
 	p := &principal{kind: signedInByAPIKey}
-	setField(p, fieldAPIKeyID, key.ID)
-	setField(p, fieldPermissions, joinClaim(key.Permissions))
+	var v identityValues
+	v[fieldAPIKeyID] = key.ID
+	v[fieldPermissions] = joinClaim(key.Permissions)
 	if key.Owner.Type == "user" {
-		setField(p, fieldUserID, key.Owner.ID)
-		setField(p, fieldOrganizationID, key.Owner.OrganizationID)
+		v[fieldUserID] = key.Owner.ID
+		v[fieldOrganizationID] = key.Owner.OrganizationID
 	} else {
-		setField(p, fieldOrganizationID, key.Owner.ID)
+		v[fieldOrganizationID] = key.Owner.ID
 	}
+	setValues(p, &v)
 	return p
 }
 

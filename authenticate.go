@@ -218,7 +218,7 @@ func signIn(a *authKit, res *authResult, sess *session, claims *tokenClaims, sea
 		rejectIssuer(a, sealed, claims.Issuer, sess.userID, expires, now)
 		return true
 	}
-	if a.revocations.revoked(claims.SessionID, now) {
+	if isRevoked(a.revocations, claims.SessionID, now) {
 		return false
 	}
 	p := sessionPrincipal(claims, sess, a.keepAccessToken)
@@ -226,10 +226,12 @@ func signIn(a *authKit, res *authResult, sess *session, claims *tokenClaims, sea
 	storeCached(a.sessions, a.cacheNS, sealed, p, expires, now)
 	// A sign-out that ran between the check above and the store dropped
 	// the session's entries before this one existed: check again.
-	if a.revocations.revoked(claims.SessionID, now) {
+	if isRevoked(a.revocations, claims.SessionID, now) {
 		a.sessions.removeSession(claims.SessionID)
 	}
-	reportCache(a, now)
+	if a.s.debug {
+		reportCache(a, now)
+	}
 	return true
 }
 
@@ -435,12 +437,10 @@ const cacheReportInterval = time.Minute
 var lastCacheReport int64
 
 // reportCache logs the cache's size and churn at most once a minute, with
-// debug on: how full it is, and how many inserts (misses of valid
+// debug on (the caller tests it: a call costs its frame under the
+// interpreter): how full it is, and how many inserts (misses of valid
 // sessions), evictions and expiries the last minute had.
 func reportCache(a *authKit, now time.Time) {
-	if !a.s.debug {
-		return
-	}
 	last := atomic.LoadInt64(&lastCacheReport)
 	if now.UnixNano()-last < int64(cacheReportInterval) || !atomic.CompareAndSwapInt64(&lastCacheReport, last, now.UnixNano()) {
 		return

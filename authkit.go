@@ -132,9 +132,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		a.identityNames = append(a.identityNames, ih.name)
 		a.identityFields = append(a.identityFields, ih.field)
 	}
-	strip := newStripSet(s.strippedHeaders)
-	a.stripNames = strip.names
-	a.stripMask = strip.mask
+	a.stripNames = stripNames(s.strippedHeaders)
+	a.workosThirdByte['W'], a.workosThirdByte['w'] = true, true
 	if s.redisURL != "" {
 		a.replicas = sharedReplicaStore(s.redisURL, s.redis, s, a.log)
 	}
@@ -152,9 +151,13 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		s.signOutPath:            a.handleSignOut,
 		s.switchOrganizationPath: a.handleSwitchOrganization,
 	}
+	a.isRoute = map[string]bool{}
+	for path := range a.routes {
+		a.isRoute[path] = true
+	}
 	a.sessionCookieName = s.cookie.name
 	a.sessionCookieKey = s.cookie.name + "="
-	a.sessionCookieAfter = "; " + s.cookie.name + "="
+	a.eagerAuth = s.eagerAuth
 	if len(s.publicPaths) > 0 {
 		a.publicPaths = s.publicPaths[0]
 	}
@@ -192,23 +195,24 @@ type authKit struct {
 	epoch time.Time
 
 	// Prepared in New so requests do not rebuild them.
-	routes             map[string]http.HandlerFunc
-	stripNames         map[string]bool // the canonical names stripped (stripSet)
-	stripMask          [256]uint64
-	corsPreflight      bool
-	nextjsHeaders      bool
-	rewritesRequest    bool     // forwardAccessToken or passSessionCookie false
-	cutsCookies        bool     // passSessionCookie false
-	identityNames      []string // identity headers, and the field each one carries
-	identityFields     []int
-	keepAccessToken    bool // cached principals keep the access token
-	sessionCookieName  string
-	sessionCookieKey   string         // "<cookie name>="
-	sessionCookieAfter string         // "; <cookie name>=", as browsers join cookies
-	publicPaths        *regexp.Regexp // unauthenticatedPaths, or nil
-	gated              bool           // signed-out requests to non-public paths are stopped
-	hasRequirements    bool
-	decidesPerRequest  bool // a cached principal still needs a per-request check
+	routes            map[string]http.HandlerFunc
+	isRoute           map[string]bool // the paths of routes
+	stripNames        map[string]bool // the canonical names stripped
+	workosThirdByte   [256]bool       // 'W' and 'w': the names isWorkosHeader may match
+	corsPreflight     bool
+	nextjsHeaders     bool
+	rewritesRequest   bool     // forwardAccessToken or passSessionCookie false
+	cutsCookies       bool     // passSessionCookie false
+	identityNames     []string // identity headers, and the field each one carries
+	identityFields    []int
+	keepAccessToken   bool // cached principals keep the access token
+	sessionCookieName string
+	sessionCookieKey  string // "<cookie name>="
+	eagerAuth         bool
+	publicPaths       *regexp.Regexp // unauthenticatedPaths, or nil
+	gated             bool           // signed-out requests to non-public paths are stopped
+	hasRequirements   bool
+	decidesPerRequest bool // a cached principal still needs a per-request check
 	// requestCookieKinds are the cookies a request that is not a route
 	// needs read (readCookies).
 	requestCookieKinds int

@@ -1,6 +1,7 @@
 package authkit
 
 import (
+	"hash/maphash"
 	"net/http"
 	"strings"
 	"time"
@@ -23,16 +24,16 @@ import (
 func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := r.Header
 	for name := range h {
-		// The mask spares most headers the map lookup (stripSet); the bit
-		// is stripBit's, written out: a call per header costs a frame.
-		if len(name) > 2 && a.stripMask[name[2]]>>uint((len(name)*31+int(name[len(name)-1]))&63)&1 != 0 &&
-			(a.stripNames[name] || isWorkosHeader(name)) {
+		// Under the interpreter a lookup in a map[string]bool allocates
+		// nothing (one in an http.Header does: it boxes the []string),
+		// and a byte test spares most names the call.
+		if a.stripNames[name] || len(name) > 9 && a.workosThirdByte[name[2]] && isWorkosHeader(name) {
 			delete(h, name)
 		}
 	}
-	if a.routes[r.URL.Path] != nil || len(h["Authorization"]) != 0 {
+	if a.isRoute[r.URL.Path] || len(h["Authorization"]) != 0 {
 		serveFull(a, w, r)
-	} else if a.corsPreflight && r.Method == http.MethodOptions && isPreflight(h) {
+	} else if a.corsPreflight && isPreflight(r) {
 		servePreflight(a, w, r)
 	} else if len(h["Cookie"]) == 0 {
 		serveAnonymous(a, w, r)
@@ -41,10 +42,10 @@ func (a *authKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// isPreflight reports whether an OPTIONS request is a CORS preflight,
-// which browsers send without credentials before a cross-origin call.
-func isPreflight(h http.Header) bool {
-	return len(h["Origin"]) != 0 && len(h["Access-Control-Request-Method"]) != 0
+// isPreflight reports whether a request is a CORS preflight, which
+// browsers send without credentials before a cross-origin call.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && len(r.Header["Origin"]) != 0 && len(r.Header["Access-Control-Request-Method"]) != 0
 }
 
 // servePreflight passes a CORS preflight unauthenticated, with no
@@ -64,7 +65,7 @@ func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 	if a.nextjsHeaders {
 		setNextjsHeaders(a, r)
 	}
-	if a.cutsCookies && len(r.Header["Cookie"]) != 0 {
+	if a.cutsCookies {
 		removePluginCookies(a, r.Header)
 	}
 	a.next.ServeHTTP(w, r)
@@ -72,25 +73,57 @@ func serveAnonymous(a *authKit, w http.ResponseWriter, r *http.Request) {
 
 // serveWithCookies passes a request whose session cookie is in the session
 // cache, or which has cookies but no session; anything else goes to
-// serveFull.
+// serveFull. It reads the Cookie header with two calls into package
+// strings and few byte tests, and looks the cookie up itself
+// (lookupCached, written out): under the interpreter each call into the
+// standard library costs about five allocations, each call of the
+// plugin's own several more, and each expression in the function one.
+// Browsers write "name=value; name=value", so the session cookie starts
+// the line or follows "; ". Anything else (a session not in the cache,
+// the name elsewhere in the line, other spacing, several Cookie lines,
+// eagerAuth's extra cookie) is the full path's to decide.
 func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	h := r.Header
-	p, sealed := cachedSessionOf(a, h["Cookie"])
-	if p == nil || (a.decidesPerRequest && p != anonymous && !passesCached(a, r, p)) {
+	lines := h["Cookie"]
+	if len(lines) != 1 || a.eagerAuth {
 		serveFull(a, w, r)
 		return
 	}
-	if p == anonymous {
+	line := lines[0]
+	i := strings.Index(line, a.sessionCookieKey)
+	if i < 0 {
+		serveWithoutSessionCookie(a, w, r, line)
+		return
+	}
+	if i != 0 && (i == 1 || line[i-2:i] != "; ") {
+		serveFull(a, w, r)
+		return
+	}
+	value := line[i+len(a.sessionCookieKey):]
+	if j := strings.IndexByte(value, ';'); j >= 0 {
+		value = value[:j]
+	}
+	v, _ := a.sessions.entries.Load(maphash.String(a.cacheNS.seed, value))
+	e, _ := v.(*cacheEntry)
+	if e == nil || time.Since(a.epoch) >= e.expires || !strings.HasSuffix(value, e.tail) {
+		serveFull(a, w, r)
+		return
+	}
+	p := e.principal
+	if p == nil { // a session the cache holds as refused: signed out
 		serveAnonymous(a, w, r)
 		return
 	}
-	if a.nextjsHeaders {
-		setNextjsHeaders(a, r)
-		h["X-Workos-Session"] = []string{sealed}
+	if a.decidesPerRequest && !passesCached(a, r, p) {
+		serveFull(a, w, r)
+		return
 	}
-	for i, f := range a.identityFields {
-		if len(p.values[f]) != 0 {
-			h[a.identityNames[i]] = p.values[f]
+	if a.nextjsHeaders {
+		setNextjsSessionHeaders(a, r, value)
+	}
+	for k, name := range a.identityNames {
+		if v := p.values[a.identityFields[k]]; len(v) != 0 {
+			h[name] = v
 		}
 	}
 	if a.rewritesRequest {
@@ -105,52 +138,22 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	a.next.ServeHTTP(w, r)
 }
 
+// serveWithoutSessionCookie serves a Cookie line without "<name>=": signed
+// out, unless the name is there in another form (a split session's parts),
+// which the full path reads.
+func serveWithoutSessionCookie(a *authKit, w http.ResponseWriter, r *http.Request, line string) {
+	if strings.Contains(line, a.sessionCookieName) {
+		serveFull(a, w, r)
+	} else {
+		serveAnonymous(a, w, r)
+	}
+}
+
 // passesCached reports whether a cached principal meets the instance's
 // per-request rules on this path (requirements, recent authentication);
 // when it does not, the full path answers.
 func passesCached(a *authKit, r *http.Request, p *principal) bool {
 	return isPublic(a, r.URL.Path) || (a.s.requirements.unmet(p) == "" && (a.s.maxAuthAge == 0 || !authTooOld(a, p, a.now())))
-}
-
-// anonymous is what cachedSessionOf returns for a Cookie header without a
-// session cookie, or whose session the cache holds as refused: signed
-// out, decided on the fast path.
-var anonymous = &principal{}
-
-// cachedSessionOf reads the Cookie header with a few calls into package
-// strings, and no byte tests: under the interpreter each comparison costs
-// frame slots, and each call into the standard library about ten
-// allocations. Browsers write "name=value; name=value", so the session
-// cookie starts the line or follows "; ". A session cookie in the session
-// cache gives its principal and the cookie's value; anything else (a
-// session not in the cache, a split session, other spacing, several Cookie
-// lines, eagerAuth's extra cookie) gives nil: the full path decides.
-func cachedSessionOf(a *authKit, lines []string) (*principal, string) {
-	if len(lines) != 1 || a.s.eagerAuth {
-		return nil, ""
-	}
-	line := lines[0]
-	value := ""
-	if strings.HasPrefix(line, a.sessionCookieKey) {
-		value = line[len(a.sessionCookieKey):]
-	} else if i := strings.Index(line, a.sessionCookieAfter); i >= 0 {
-		value = line[i+len(a.sessionCookieAfter):]
-	} else if strings.Contains(line, a.sessionCookieName) {
-		return nil, "" // a split session, or the name in another form
-	} else {
-		return anonymous, ""
-	}
-	if j := strings.IndexByte(value, ';'); j >= 0 {
-		value = value[:j]
-	}
-	e := lookupCached(a.sessions, a.cacheNS, value, time.Since(a.epoch))
-	if e == nil {
-		return nil, ""
-	}
-	if e.principal == nil {
-		return anonymous, ""
-	}
-	return e.principal, value
 }
 
 // isPublic reports whether a path is one of middlewareAuth's

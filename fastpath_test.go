@@ -24,6 +24,8 @@ func TestFastPathReadsCookieLines(t *testing.T) {
 		{"separated without a space", "theme=dark;wos-session=" + sealed, true},
 		{"a longer name is not the session", "xwos-session=" + sealed, false},
 		{"a longer name before the session", "xwos-session=x; wos-session=" + sealed, true},
+		{"the name in an earlier cookie's value", "a=wos-session=x; wos-session=" + sealed, true},
+		{"a one-letter longer name", "theme=dark; xwos-session=" + sealed, false},
 		{"split over numbered cookies", "wos-session.0=" + sealed[:half] + "; wos-session.1=" + sealed[half:], true},
 		{"other cookies only", "theme=dark; lang=en", false},
 		{"a bad seal", "wos-session=Fe26.2*1*bad", false},

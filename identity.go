@@ -74,14 +74,27 @@ type principal struct {
 	accessToken string
 }
 
-// sessionPrincipal is the identity of a verified cookie session.
+// identityValues are a principal's fields as plain strings, before
+// setValues checks them.
+type identityValues [numIdentityFields]string
+
+// sessionPrincipal is the identity of a verified cookie session. It runs
+// on every cache miss, so it fills the values in one function and checks
+// them in one call (setValues): under the interpreter a call per field
+// cost more than the rest of building the principal.
 func sessionPrincipal(c *tokenClaims, sess *session, keepToken bool) *principal {
-	p := claimsPrincipal(c, signedInBySession)
-	setField(p, fieldUserEmail, sess.userEmail)
-	setField(p, fieldUserFirstName, sess.firstName)
-	setField(p, fieldUserLastName, sess.lastName)
-	setField(p, fieldUserName, strings.TrimSpace(sess.firstName+" "+sess.lastName))
-	setField(p, fieldImpersonatorEmail, sess.impersonatorEmail)
+	p := &principal{kind: signedInBySession}
+	var v identityValues
+	claimsValues(c, &v)
+	v[fieldUserEmail] = sess.userEmail
+	v[fieldUserFirstName] = sess.firstName
+	v[fieldUserLastName] = sess.lastName
+	v[fieldUserName] = strings.TrimSpace(sess.firstName + " " + sess.lastName)
+	v[fieldImpersonatorEmail] = sess.impersonatorEmail
+	setValues(p, &v)
+	if c.AuthTime != nil {
+		p.authTime = int64(*c.AuthTime)
+	}
 	if keepToken {
 		p.accessToken = sess.accessToken
 	}
@@ -92,25 +105,36 @@ func sessionPrincipal(c *tokenClaims, sess *session, keepToken bool) *principal 
 // bearer token has nothing else.
 func claimsPrincipal(c *tokenClaims, kind principalKind) *principal {
 	p := &principal{kind: kind}
-	setField(p, fieldUserID, c.Subject)
-	setField(p, fieldSessionID, c.SessionID)
-	setField(p, fieldOrganizationID, c.OrganizationID)
-	setField(p, fieldRole, c.Role)
-	setField(p, fieldRoles, joinClaim(c.Roles))
-	setField(p, fieldPermissions, joinClaim(c.Permissions))
-	setField(p, fieldEntitlements, joinClaim(c.Entitlements))
-	setField(p, fieldFeatureFlags, joinClaim(c.FeatureFlags))
+	var v identityValues
+	claimsValues(c, &v)
+	setValues(p, &v)
 	if c.AuthTime != nil {
 		p.authTime = int64(*c.AuthTime)
 	}
 	return p
 }
 
-// setField sets an identity field, unless the value is empty or unfit for
-// a header.
-func setField(p *principal, field int, v string) {
-	if v = headerSafe(v); v != "" {
-		p.values[field] = []string{v}
+// claimsValues copies the identity fields of an access token's claims.
+func claimsValues(c *tokenClaims, v *identityValues) {
+	v[fieldUserID] = c.Subject
+	v[fieldSessionID] = c.SessionID
+	v[fieldOrganizationID] = c.OrganizationID
+	v[fieldRole] = c.Role
+	v[fieldRoles] = joinClaim(c.Roles)
+	v[fieldPermissions] = joinClaim(c.Permissions)
+	v[fieldEntitlements] = joinClaim(c.Entitlements)
+	v[fieldFeatureFlags] = joinClaim(c.FeatureFlags)
+}
+
+// setValues sets a principal's fields from v, leaving out the empty ones
+// and those unfit for a header. All values are checked in one call, and
+// one by one only when that finds a control character.
+func setValues(p *principal, v *identityValues) {
+	allSafe := strings.IndexAny(strings.Join(v[:], ""), controlCharacters) < 0
+	for i := 0; i < numIdentityFields; i++ {
+		if v[i] != "" && (allSafe || headerSafe(v[i]) != "") {
+			p.values[i] = []string{v[i]}
+		}
 	}
 }
 
@@ -122,16 +146,22 @@ func fieldOf(p *principal, field int) string {
 	return ""
 }
 
-// joinClaim comma-joins a multi-valued claim, leaving out values that are
-// empty or unfit for a header.
+// joinClaim comma-joins a multi-valued claim. An item unfit for a header
+// is left out; setValues checks a lone item with the other values.
 func joinClaim(values []string) string {
-	if len(values) == 1 {
-		return headerSafe(values[0])
+	joined := strings.Join(values, ",") // "" for none, the item for one
+	if len(values) > 1 && strings.IndexAny(joined, controlCharacters) >= 0 {
+		return joinSafeItems(values)
 	}
+	return joined
+}
+
+// joinSafeItems is joinClaim for a list with an item unfit for a header.
+func joinSafeItems(values []string) string {
 	kept := make([]string, 0, len(values))
-	for _, v := range values {
-		if v = headerSafe(v); v != "" {
-			kept = append(kept, v)
+	for _, item := range values {
+		if headerSafe(item) != "" {
+			kept = append(kept, item)
 		}
 	}
 	return strings.Join(kept, ",")

@@ -49,15 +49,15 @@ func (s *revocationSet) add(sessionID string, until, now time.Time) {
 	}
 }
 
-// revoked reports whether sessionID was signed out and may still have
-// live tokens.
-func (s *revocationSet) revoked(sessionID string, now time.Time) bool {
+// isRevoked reports whether sessionID was signed out and may still have
+// live tokens. A plain function: every cache miss runs it.
+func isRevoked(s *revocationSet, sessionID string, now time.Time) bool {
 	if sessionID == "" {
 		return false
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	until, ok := s.until[sessionID]
+	s.mu.Unlock()
 	return ok && now.Before(until)
 }
 

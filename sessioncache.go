@@ -187,20 +187,21 @@ func storeEntry(c *sessionCache, ns *cacheNamespace, credential string, p *princ
 		e.cost += int64(principalCost(p))
 	}
 	c.mu.Lock()
-	c.insertLocked(e, now.Sub(processStart))
+	insertLocked(c, e, now.Sub(processStart))
 	c.mu.Unlock()
 }
 
 // insertLocked places e in the map and the ring, replacing any entry under
-// the same key, then keeps the bounds.
-func (c *sessionCache) insertLocked(e *cacheEntry, now time.Duration) {
+// the same key, then keeps the bounds. It and the functions it calls run
+// on every cache miss, so they are plain functions, not methods.
+func insertLocked(c *sessionCache, e *cacheEntry, now time.Duration) {
 	c.inserts++
 	if v, ok := c.entries.Load(e.key); ok {
-		c.removeLocked(v.(*cacheEntry))
+		removeLocked(c, v.(*cacheEntry))
 	}
-	c.sweepLocked(now)
+	sweepLocked(c, now)
 	for c.count >= c.maxEntries || c.bytes+e.cost > c.maxBytes {
-		if !c.evictLocked() {
+		if !evictLocked(c) {
 			break
 		}
 	}
@@ -224,11 +225,11 @@ func (c *sessionCache) insertLocked(e *cacheEntry, now time.Duration) {
 }
 
 // sweepLocked advances the hand a few slots, dropping expired entries.
-func (c *sessionCache) sweepLocked(now time.Duration) {
+func sweepLocked(c *sessionCache, now time.Duration) {
 	for i := 0; i < cacheSweepSteps && len(c.ring) > 0; i++ {
 		c.hand = (c.hand + 1) % len(c.ring)
 		if e := c.ring[c.hand]; e != nil && now >= e.expires {
-			c.removeLocked(e)
+			removeLocked(c, e)
 			c.expired++
 		}
 	}
@@ -238,7 +239,7 @@ func (c *sessionCache) sweepLocked(now time.Duration) {
 // been through a turn already, clearing the young ones it passes, within
 // cacheEvictSteps; else the entry under the hand. It reports false when
 // the cache is empty.
-func (c *sessionCache) evictLocked() bool {
+func evictLocked(c *sessionCache) bool {
 	if c.count == 0 {
 		return false
 	}
@@ -249,7 +250,7 @@ func (c *sessionCache) evictLocked() bool {
 			continue
 		}
 		if !e.young {
-			c.removeLocked(e)
+			removeLocked(c, e)
 			c.evictions++
 			return true
 		}
@@ -258,13 +259,13 @@ func (c *sessionCache) evictLocked() bool {
 	for c.ring[c.hand] == nil {
 		c.hand = (c.hand + 1) % len(c.ring)
 	}
-	c.removeLocked(c.ring[c.hand])
+	removeLocked(c, c.ring[c.hand])
 	c.evictions++
 	return true
 }
 
 // removeLocked takes e out of the map, the ring and the session chain.
-func (c *sessionCache) removeLocked(e *cacheEntry) {
+func removeLocked(c *sessionCache, e *cacheEntry) {
 	if c.ring[e.slot] != e {
 		return // already removed
 	}
@@ -302,7 +303,7 @@ func (c *sessionCache) removeSession(sessionID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for e := c.bySession[sessionID]; e != nil; e = c.bySession[sessionID] {
-		c.removeLocked(e)
+		removeLocked(c, e)
 	}
 }
 

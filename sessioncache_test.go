@@ -74,13 +74,15 @@ func TestSignOutForgetsTheCachedSession(t *testing.T) {
 // testPrincipal is a session principal of an ordinary size.
 func testPrincipal(i int) *principal {
 	p := &principal{kind: signedInBySession}
-	setField(p, fieldUserID, "user_01HZA1CEADM1N"+strconv.Itoa(100000000+i))
-	setField(p, fieldUserEmail, "user"+strconv.Itoa(i)+"@example.com")
-	setField(p, fieldSessionID, "session_01HZSESSI0N"+strconv.Itoa(100000000+i))
-	setField(p, fieldOrganizationID, "org_01HZACMEC0RP00000000000000")
-	setField(p, fieldRole, "member")
-	setField(p, fieldRoles, "member")
-	setField(p, fieldPermissions, "posts:read,posts:write")
+	var v identityValues
+	v[fieldUserID] = "user_01HZA1CEADM1N" + strconv.Itoa(100000000+i)
+	v[fieldUserEmail] = "user" + strconv.Itoa(i) + "@example.com"
+	v[fieldSessionID] = "session_01HZSESSI0N" + strconv.Itoa(100000000+i)
+	v[fieldOrganizationID] = "org_01HZACMEC0RP00000000000000"
+	v[fieldRole] = "member"
+	v[fieldRoles] = "member"
+	v[fieldPermissions] = "posts:read,posts:write"
+	setValues(p, &v)
 	return p
 }
 
@@ -114,7 +116,7 @@ func TestSessionCacheIsBoundedInBytes(t *testing.T) {
 	ns := testNamespace(t)
 	now := time.Now()
 	big := testPrincipal(0)
-	setField(big, fieldPermissions, strings.Repeat("p", 9000)) // a principal with a huge claim
+	big.values[fieldPermissions] = []string{strings.Repeat("p", 9000)} // a principal with a huge claim
 	for i := 0; i < 100; i++ {
 		storeCached(c, ns, testSeal(i), big, now.Add(time.Minute), now)
 		if c.bytes > c.maxBytes {

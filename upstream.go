@@ -44,42 +44,20 @@ type identityHeader struct {
 	field int
 }
 
-// stripSet is the set of incoming header names an instance removes:
-// every spelling, by case and by '_' for '-', of the names only the
-// plugin may set. net/http hands the plugin canonical names, and each
-// spelling has one canonical form, so the set holds those forms. Under the
-// interpreter a map lookup costs about ten allocations, so a request first
-// tests each header against a bit mask (stripBit), which Traefik's own
-// X-Forwarded-* headers and other common names miss, and looks up only
-// the few that pass. X-Workos-* is a prefix: every name with its third
-// byte passes the mask, and isWorkosHeader tests it.
-type stripSet struct {
-	names map[string]bool
-	mask  [256]uint64 // by third byte: bit stripBit(name) of each name
-}
-
-// stripBit is a header name's bit in its third byte's mask: its length
-// and last byte mixed, so names alike at the third byte (X-Forwarded-User
-// and X-Forwarded-For) usually fall apart.
-func stripBit(name string) uint64 {
-	return 1 << uint((len(name)*31+int(name[len(name)-1]))&63)
-}
-
-// newStripSet builds the set for the given normalised names (lower case,
-// '-' separated).
-func newStripSet(names []string) stripSet {
-	s := stripSet{names: map[string]bool{}}
-	s.mask['W'], s.mask['w'] = ^uint64(0), ^uint64(0)
+// stripNames returns the set of incoming header names an instance
+// removes: every spelling, by case and by '_' for '-', of the given
+// normalised names (lower case, '-' separated), the names only the plugin
+// may set. net/http hands the plugin canonical names, and each spelling
+// has one canonical form, so the set holds those forms. X-Workos-* is a
+// prefix, which isWorkosHeader tests.
+func stripNames(names []string) map[string]bool {
+	set := map[string]bool{}
 	for _, n := range names {
 		for _, spelling := range separatorSpellings(n) {
-			canonical := textproto.CanonicalMIMEHeaderKey(spelling)
-			s.names[canonical] = true
-			if len(canonical) > 2 {
-				s.mask[canonical[2]] |= stripBit(canonical)
-			}
+			set[textproto.CanonicalMIMEHeaderKey(spelling)] = true
 		}
 	}
-	return s
+	return set
 }
 
 // separatorSpellings returns name with each '-' also written as '_'.
@@ -151,6 +129,13 @@ func setNextjsHeaders(a *authKit, r *http.Request) {
 	if len(a.signUpPathsHeader) != 0 {
 		h["X-Sign-Up-Paths"] = a.signUpPathsHeader
 	}
+}
+
+// setNextjsSessionHeaders is setNextjsHeaders for a signed-in request:
+// with the sealed session, which withAuth() reads.
+func setNextjsSessionHeaders(a *authKit, r *http.Request, sealed string) {
+	setNextjsHeaders(a, r)
+	r.Header["X-Workos-Session"] = []string{sealed}
 }
 
 // rewriteRequest applies the options that change the request's own
