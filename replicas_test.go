@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +176,67 @@ func TestRedisTroubleNeverFailsARequest(t *testing.T) {
 		if n := strings.Count(logs.String(), "redis_unavailable"); n > 1 {
 			t.Errorf("%s: %d redis_unavailable lines, want at most one", tt.name, n)
 		}
+	}
+}
+
+// TestRedisRoundTrips counts the commands each kind of request sends to
+// Redis (the server's own statistics, without the sign-out reader's
+// XREAD): none for a cached or a cold session, five for the replica that
+// refreshes (look for a result, lock, look again, store, unlock) and one
+// for a replica that adopts the stored result.
+func TestRedisRoundTrips(t *testing.T) {
+	redisURL := redisTestEnv(t, "AUTHKIT_TEST_REDIS_URL")
+	first, second := replicaPair(t, redisURL)
+	stats := redisTestClient(t, redisURL, nil)
+	commands := func() int {
+		ctx, cancel := redisCall()
+		defer cancel()
+		reply, err := redisDo(ctx, stats, "INFO", "commandstats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, line := range strings.Split(reply.str, "\n") {
+			name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+			if !ok || name == "xread" || name == "info" || strings.HasPrefix(name, "config") {
+				continue
+			}
+			calls, _, _ := strings.Cut(rest, ",")
+			c, _ := strconv.Atoi(calls)
+			n += c
+		}
+		return n
+	}
+	reset := func() {
+		ctx, cancel := redisCall()
+		defer cancel()
+		if _, err := redisDo(ctx, stats, "CONFIG", "RESETSTAT"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	valid, _ := first.session(fakeworkos.UserAlice, fakeworkos.OrgAcme, 0)
+	expired, _ := first.session(fakeworkos.UserBob, "", -time.Minute)
+	steps := []struct {
+		name   string
+		env    *testEnv
+		cookie string
+		want   int
+	}{
+		{"a cold session", first, valid, 0},
+		{"the same session, cached", first, valid, 0},
+		{"an expired token, refreshed", first, expired, 5},
+		{"the same cookie on the other replica, which adopts the result", second, expired, 1},
+	}
+	for _, step := range steps {
+		reset()
+		if w := step.env.do(apiRequest("wos-session=" + step.cookie)); w.Code != http.StatusOK {
+			t.Fatalf("%s: status %d", step.name, w.Code)
+		}
+		if got := commands(); got != step.want {
+			t.Errorf("%s: %d Redis commands, want %d", step.name, got, step.want)
+		}
+	}
+	if got := first.fake.RefreshCalls(); got != 1 {
+		t.Errorf("%d WorkOS refresh calls, want 1", got)
 	}
 }

@@ -7,13 +7,19 @@
 # signed in and on a public path; medians, spreads, ratios and Traefik's
 # memory; then latencies with an 880 KiB junk Cookie header (-junk 0 skips).
 # Then the Go benchmarks of the plugin compiled and interpreted, compared
-# with benchstat; the junk Cookie header ones run 20 iterations each.
-# Installs wrk and benchstat, builds Traefik when missing.
+# with benchstat; the junk Cookie header ones run 20 iterations each, and
+# signed-in-redis runs against a redis-server started here.
+# Installs wrk, benchstat and redis-server, builds Traefik when missing.
 set -euo pipefail
 . "$(dirname "$0")/tools.sh"
 ensure_debian_package wrk wrk
 [ -x "$tool_bin/benchstat" ] || GOFLAGS= GOBIN="$tool_bin" go install golang.org/x/perf/cmd/benchstat@latest
 (cd "$repo_root/harness" && ./build-traefik.sh >/dev/null && go run ./cmd/bench-traefik "$@")
+
+ensure_redis
+redis_dir="$repo_root/.cache/redis-bench"
+eval "$("$repo_root/scripts/redis.sh" start "$redis_dir")"
+trap '"$repo_root/scripts/redis.sh" stop "$redis_dir"' EXIT
 
 echo
 echo "Go benchmarks, compiled and interpreted (harness/bench):"

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -180,6 +181,7 @@ func BenchmarkPlugin(b *testing.B) {
 		b.Run("public-lean/"+mode, func(b *testing.B) { serve(b, h, "/public/about", "") })
 	}
 	benchAPIKey(b, f)
+	benchRedis(b, f)
 	b.Run("signed-in/no-middleware", func(b *testing.B) { serve(b, noop, "/page?x=1", f.cookie) })
 	b.Run("signed-in/do-nothing-plugin", func(b *testing.B) { serve(b, doNothingPlugin(b), "/page?x=1", f.cookie) })
 	benchJunkCookies(b, f)
@@ -214,6 +216,25 @@ func benchAPIKey(b *testing.B, f fixture) {
 				b.Fatalf("%d validations for %d requests with one key, want the warm-up's alone", n, b.N+1)
 			}
 		})
+	}
+}
+
+// benchRedis is signed-in with redisUrl set (AUTHKIT_TEST_REDIS_URL, which
+// scripts/bench.sh starts): a cached session makes no Redis call, so it
+// must cost what it costs without Redis.
+func benchRedis(b *testing.B, f fixture) {
+	redisURL := os.Getenv("AUTHKIT_TEST_REDIS_URL")
+	if redisURL == "" {
+		return
+	}
+	config := map[string]any{"redisUrl": redisURL}
+	for k, v := range f.config {
+		config[k] = v
+	}
+	hs := handlers(b, config, noop)
+	for _, mode := range []string{"compiled", "interpreted"} {
+		h := hs[mode]
+		b.Run("signed-in-redis/"+mode, func(b *testing.B) { serve(b, h, "/page?x=1", f.cookie) })
 	}
 }
 
