@@ -230,44 +230,39 @@ const (
 // Cookie lines: the session (whole or in parts), the eager access token and
 // the PKCE verifiers. When a name repeats (a cookie set for several paths
 // or domains), the first one wins, which is the most specific one browsers
-// send first.
+// send first. Each kind has its own function, so a cache miss, which asks
+// for the session alone, allocates no frame slots for the others under the
+// interpreter.
 func readCookies(lines []string, sessionName string, kinds int) requestCookies {
 	var rc requestCookies
-	var chunks [maxSessionChunks]string
 	if len(lines) > maxCookieLines {
 		lines = lines[:maxCookieLines]
 	}
-	session := cookieScan{prefix: sessionName, budget: maxCookieMatches}
-	pkce := cookieScan{prefix: pkceCookiePrefix, budget: maxCookieMatches}
-	eager := cookieScan{prefix: eagerCookieName, budget: maxCookieMatches}
+	if kinds&readSession != 0 {
+		readSessionCookies(&rc, lines, sessionName)
+	}
+	if kinds&readPKCE != 0 {
+		readPKCECookies(&rc, lines)
+	}
+	if kinds&readEager != 0 {
+		rc.eager = findCookie(lines, eagerCookieName)
+	}
+	return rc
+}
+
+// readSessionCookies reads the session cookie, or its numbered parts
+// joined in order.
+func readSessionCookies(rc *requestCookies, lines []string, sessionName string) {
+	var chunks [maxSessionChunks]string
+	s := cookieScan{prefix: sessionName, budget: maxCookieMatches}
 	for _, line := range lines {
-		session.line, session.pos = line, 0
-		for kinds&readSession != 0 {
-			name, value, _, _, ok := nextCookie(&session)
+		s.line, s.pos = line, 0
+		for {
+			name, value, _, _, ok := nextCookie(&s)
 			if !ok {
 				break
 			}
-			addSessionCookie(&rc, &chunks, name, value, sessionName)
-		}
-		pkce.line, pkce.pos = line, 0
-		for kinds&readPKCE != 0 {
-			name, _, _, _, ok := nextCookie(&pkce)
-			if !ok {
-				break
-			}
-			if isPKCECookieName(name) && len(rc.pkceNames) < maxCookieMatches {
-				rc.pkceNames = append(rc.pkceNames, name)
-			}
-		}
-		eager.line, eager.pos = line, 0
-		for kinds&readEager != 0 && rc.eager == "" {
-			name, value, _, _, ok := nextCookie(&eager)
-			if !ok {
-				break
-			}
-			if name == eagerCookieName {
-				rc.eager = value
-			}
+			addSessionCookie(rc, &chunks, name, value, sessionName)
 		}
 	}
 	for rc.sessionNames.chunks < maxSessionChunks && chunks[rc.sessionNames.chunks] != "" {
@@ -276,7 +271,23 @@ func readCookies(lines []string, sessionName string, kinds int) requestCookies {
 	if rc.sessionNames.chunks > 0 && !rc.sessionNames.single {
 		rc.session = strings.Join(chunks[:rc.sessionNames.chunks], "")
 	}
-	return rc
+}
+
+// readPKCECookies lists the verifier cookies' names.
+func readPKCECookies(rc *requestCookies, lines []string) {
+	s := cookieScan{prefix: pkceCookiePrefix, budget: maxCookieMatches}
+	for _, line := range lines {
+		s.line, s.pos = line, 0
+		for {
+			name, _, _, _, ok := nextCookie(&s)
+			if !ok {
+				break
+			}
+			if isPKCECookieName(name) && len(rc.pkceNames) < maxCookieMatches {
+				rc.pkceNames = append(rc.pkceNames, name)
+			}
+		}
+	}
 }
 
 // addSessionCookie records a cookie whose name starts with the session

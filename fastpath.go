@@ -122,8 +122,8 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 		setNextjsSessionHeaders(a, r, value)
 	}
 	for k, name := range a.identityNames {
-		if v := p.values[a.identityFields[k]]; len(v) != 0 {
-			h[name] = v
+		if v := p.values[a.identityFields[k]]; v != "" {
+			h[name] = []string{v}
 		}
 	}
 	if a.rewritesRequest {

@@ -57,16 +57,18 @@ const (
 	signedInByAPIKey      principalKind = 3
 )
 
-// principal is who a signed-in request is. Each identity field is held as
-// the header value the upstream receives: a one-element slice, shared
-// read-only by every request that presents the credential (its capacity
-// is one, so a later Header.Add copies instead of writing through), or nil
-// when the field is empty. Lists are comma-joined; a value holding a
-// control character is left out, so it can neither reach a header nor
-// satisfy a requirement.
+// principal is who a signed-in request is: each identity field as the
+// header value the upstream receives, "" when empty. Lists are
+// comma-joined; a value holding a control character is left out, so it
+// can neither reach a header nor satisfy a requirement. A principal is
+// shared read-only by every request that presents the credential (the
+// session cache holds it), so it is kept small: plain strings, not the
+// []string a header holds, which a request builds for each header it sets
+// (one small allocation each; a cached slice per field cost 24 bytes of
+// slice header and 16 of backing array per session, a third of an entry).
 type principal struct {
 	kind   principalKind
-	values [numIdentityFields][]string
+	values identityValues
 	// authTime is the token's auth_time in Unix seconds, 0 when absent.
 	authTime int64
 	// accessToken is kept only when a request needs it (forwardAccessToken
@@ -74,8 +76,7 @@ type principal struct {
 	accessToken string
 }
 
-// identityValues are a principal's fields as plain strings, before
-// setValues checks them.
+// identityValues are a principal's fields.
 type identityValues [numIdentityFields]string
 
 // sessionPrincipal is the identity of a verified cookie session. It runs
@@ -126,24 +127,17 @@ func claimsValues(c *tokenClaims, v *identityValues) {
 	v[fieldFeatureFlags] = joinClaim(c.FeatureFlags)
 }
 
-// setValues sets a principal's fields from v, leaving out the empty ones
-// and those unfit for a header. All values are checked in one call, and
-// one by one only when that finds a control character.
+// setValues sets a principal's fields from v, leaving out those unfit
+// for a header. All values are checked in one call, and one by one only
+// when that finds a control character.
 func setValues(p *principal, v *identityValues) {
-	allSafe := strings.IndexAny(strings.Join(v[:], ""), controlCharacters) < 0
+	if strings.IndexAny(strings.Join(v[:], ""), controlCharacters) < 0 {
+		p.values = *v
+		return
+	}
 	for i := 0; i < numIdentityFields; i++ {
-		if v[i] != "" && (allSafe || headerSafe(v[i]) != "") {
-			p.values[i] = []string{v[i]}
-		}
+		p.values[i] = headerSafe(v[i])
 	}
-}
-
-// fieldOf returns an identity field's value, or "".
-func fieldOf(p *principal, field int) string {
-	if v := p.values[field]; len(v) != 0 {
-		return v[0]
-	}
-	return ""
 }
 
 // joinClaim comma-joins a multi-valued claim. An item unfit for a header
@@ -205,8 +199,8 @@ func hasListItem(list, item string) bool {
 func principalCost(p *principal) int {
 	n := principalSize + len(p.accessToken)
 	for i := 0; i < numIdentityFields; i++ {
-		if v := p.values[i]; len(v) != 0 {
-			n += valueSize + len(v[0])
+		if v := p.values[i]; v != "" {
+			n += stringRounding + len(v)
 		}
 	}
 	return n
@@ -214,8 +208,8 @@ func principalCost(p *principal) int {
 
 const (
 	// principalSize is the struct: the value array and a few words.
-	principalSize = 24*numIdentityFields + 32
-	// valueSize is a present value's one-element slice, and what its
-	// string's allocation adds on average.
-	valueSize = 16 + 8
+	principalSize = 16*numIdentityFields + 32
+	// stringRounding is what a string's allocation adds to its length on
+	// average (size classes).
+	stringRounding = 8
 )

@@ -18,19 +18,19 @@ func (q *requirements) any() bool {
 
 // unmet names the first requirement the principal does not satisfy, or "".
 func (q *requirements) unmet(p *principal) string {
-	if !hasAll(fieldOf(p, fieldPermissions), q.permissions) {
+	if !hasAll(p.values[fieldPermissions], q.permissions) {
 		return "permissions"
 	}
-	if len(q.roles) > 0 && !containsString(q.roles, fieldOf(p, fieldRole)) && !hasAny(fieldOf(p, fieldRoles), q.roles) {
+	if len(q.roles) > 0 && !containsString(q.roles, p.values[fieldRole]) && !hasAny(p.values[fieldRoles], q.roles) {
 		return "roles"
 	}
-	if len(q.organizations) > 0 && !containsString(q.organizations, fieldOf(p, fieldOrganizationID)) {
+	if len(q.organizations) > 0 && !containsString(q.organizations, p.values[fieldOrganizationID]) {
 		return "organization"
 	}
-	if !hasAll(fieldOf(p, fieldEntitlements), q.entitlements) {
+	if !hasAll(p.values[fieldEntitlements], q.entitlements) {
 		return "entitlements"
 	}
-	if !hasAll(fieldOf(p, fieldFeatureFlags), q.featureFlags) {
+	if !hasAll(p.values[fieldFeatureFlags], q.featureFlags) {
 		return "feature_flags"
 	}
 	return ""

@@ -9,7 +9,7 @@ import (
 
 const (
 	// maxCachedSessions and maxCachedBytes bound the verified-session
-	// cache: 100 000 active sessions of an ordinary size (about 650 bytes
+	// cache: 100 000 active sessions of an ordinary size (about 600 bytes
 	// each, see TestSessionCacheCostIsHonest) fit well inside both.
 	maxCachedSessions = 150000
 	maxCachedBytes    = 128 << 20
@@ -25,12 +25,13 @@ const (
 	// cacheTailLength is how much of a credential's end an entry keeps to
 	// tell a hash collision from the credential itself. A seal ends with its
 	// HMAC and a JWT with its signature, which no one can produce without the
-	// credential.
-	cacheTailLength = 43
+	// credential: the last 16 characters hold 84 bits of them or more (a
+	// seal's last two are its version), beside the key's 64.
+	cacheTailLength = 16
 	// cacheEntryOverhead is what an entry holds beside its principal: the
 	// entry, its tail, its sync.Map node and boxed key, its ring slot
 	// (measured, see TestSessionCacheCostIsHonest).
-	cacheEntryOverhead = 208
+	cacheEntryOverhead = 160
 )
 
 // cacheEntry is one verified credential: a session cookie, a bearer token
@@ -217,7 +218,7 @@ func insertLocked(c *sessionCache, e *cacheEntry, now time.Duration) {
 	c.bytes += e.cost
 	c.entries.Store(e.key, e)
 	if e.principal != nil && e.principal.kind == signedInBySession {
-		if sid := fieldOf(e.principal, fieldSessionID); sid != "" {
+		if sid := e.principal.values[fieldSessionID]; sid != "" {
 			e.nextOfSession = c.bySession[sid]
 			c.bySession[sid] = e
 		}
@@ -277,7 +278,7 @@ func removeLocked(c *sessionCache, e *cacheEntry) {
 	if e.principal == nil {
 		return
 	}
-	sid := fieldOf(e.principal, fieldSessionID)
+	sid := e.principal.values[fieldSessionID]
 	first := c.bySession[sid]
 	if first == e {
 		if e.nextOfSession == nil {

@@ -89,7 +89,7 @@ func testPrincipal(i int) *principal {
 // testSeal looks like a session cookie's value: what makes entries apart
 // is its end, as in a seal.
 func testSeal(i int) string {
-	return "Fe26.2*1*" + strings.Repeat("s", 2800) + "*" + strconv.Itoa(1000000000+i) + strings.Repeat("m", 33) + "~2"
+	return "Fe26.2*1*" + strings.Repeat("s", 2800) + "*" + strings.Repeat("m", 33) + strconv.Itoa(1000000000+i) + "~2"
 }
 
 func testNamespace(t testing.TB) *cacheNamespace {
@@ -116,7 +116,7 @@ func TestSessionCacheIsBoundedInBytes(t *testing.T) {
 	ns := testNamespace(t)
 	now := time.Now()
 	big := testPrincipal(0)
-	big.values[fieldPermissions] = []string{strings.Repeat("p", 9000)} // a principal with a huge claim
+	big.values[fieldPermissions] = strings.Repeat("p", 9000) // a principal with a huge claim
 	for i := 0; i < 100; i++ {
 		storeCached(c, ns, testSeal(i), big, now.Add(time.Minute), now)
 		if c.bytes > c.maxBytes {
@@ -244,7 +244,7 @@ func TestSessionCacheRemovesEverySessionCookie(t *testing.T) {
 		storeCached(c, ns, testSeal(i), p, now.Add(time.Minute), now)
 	}
 	storeCached(c, ns, testSeal(9), testPrincipal(9), now.Add(time.Minute), now)
-	c.removeSession(fieldOf(p, fieldSessionID))
+	c.removeSession(p.values[fieldSessionID])
 	for i := 0; i < 3; i++ {
 		if lookupCached(c, ns, testSeal(i), now.Sub(processStart)) != nil {
 			t.Errorf("cookie %d of the signed-out session is still cached", i)

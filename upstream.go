@@ -154,8 +154,8 @@ func rewriteRequest(a *authKit, h http.Header, p *principal, accessToken string)
 // comparing a slice with nil allocates.)
 func setIdentityHeaders(a *authKit, h http.Header, p *principal) {
 	for i, f := range a.identityFields {
-		if len(p.values[f]) != 0 {
-			h[a.identityNames[i]] = p.values[f]
+		if v := p.values[f]; v != "" {
+			h[a.identityNames[i]] = []string{v}
 		}
 	}
 }

@@ -109,6 +109,7 @@ func serve(b *testing.B, h http.Handler, target, cookie string) {
 // when value is empty) instead of a Cookie header.
 func serveWith(b *testing.B, h http.Handler, target, name, value string) {
 	base := httptest.NewRequest(http.MethodGet, "http://app.test"+target, nil)
+	base.RequestURI = target // the origin form Traefik's server reads
 	base.Header.Set("Accept", "text/html")
 	base.Header.Set("User-Agent", "bench")
 	// What Traefik's entry point adds before any middleware runs.
