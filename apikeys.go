@@ -89,7 +89,7 @@ func (v *apiKeyValidations) do(key string, now time.Time, validate func() (*prin
 // records why not: badBearer for a key WorkOS does not know or that
 // expired (401), unavailable when it cannot be validated now (503).
 func authenticateAPIKey(a *authKit, value string, res *authResult) {
-	if len(value) > maxAPIKeyLength || strings.IndexAny(value, " ,;\"\\"+controlCharacters) >= 0 {
+	if len(value) > maxAPIKeyLength || strings.ContainsAny(value, " ,;\"\\"+controlCharacters) {
 		res.badBearer = true
 		return
 	}

@@ -131,7 +131,7 @@ func claimsValues(c *tokenClaims, v *identityValues) {
 // for a header. All values are checked in one call, and one by one only
 // when that finds a control character.
 func setValues(p *principal, v *identityValues) {
-	if strings.IndexAny(strings.Join(v[:], ""), controlCharacters) < 0 {
+	if !strings.ContainsAny(strings.Join(v[:], ""), controlCharacters) {
 		p.values = *v
 		return
 	}
@@ -144,7 +144,7 @@ func setValues(p *principal, v *identityValues) {
 // is left out; setValues checks a lone item with the other values.
 func joinClaim(values []string) string {
 	joined := strings.Join(values, ",") // "" for none, the item for one
-	if len(values) > 1 && strings.IndexAny(joined, controlCharacters) >= 0 {
+	if len(values) > 1 && strings.ContainsAny(joined, controlCharacters) {
 		return joinSafeItems(values)
 	}
 	return joined
@@ -163,10 +163,10 @@ func joinSafeItems(values []string) string {
 
 // headerSafe returns v, or "" when it holds a control character: Go's
 // HTTP client refuses such a header value, so forwarding it would break
-// the request. UTF-8 passes as it is. (IndexAny with an ASCII set runs
+// the request. UTF-8 passes as it is. (ContainsAny with an ASCII set runs
 // compiled; a per-rune callback would run interpreted.)
 func headerSafe(v string) string {
-	if strings.IndexAny(v, controlCharacters) >= 0 {
+	if strings.ContainsAny(v, controlCharacters) {
 		return ""
 	}
 	return v

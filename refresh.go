@@ -188,15 +188,6 @@ func asWorkOSError(err error) *workosError {
 	return &workosError{op: "refresh_token grant", reason: err.Error()}
 }
 
-// forget drops what the group remembers for key.
-func (g *refreshGroup) forget(key string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if c := g.calls[key]; c != nil && !c.finished.IsZero() {
-		delete(g.calls, key)
-	}
-}
-
 func clampDuration(d, min, max time.Duration) time.Duration {
 	if d < min {
 		return min
