@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,37 +56,7 @@ type stack struct {
 // plugin; "bare" sends /bare/* to the upstream without it.
 func startStack(t *testing.T, configure func(config map[string]any)) *stack {
 	t.Helper()
-	traefiktest.RequireBinary(t)
-	fake := fakeworkos.New(fakeworkos.Options{AccessTokenTTL: time.Hour})
-	fakeURL, stopFake, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopFake)
-	api, _ := url.Parse(fakeURL)
-	config := map[string]any{
-		"clientId":       fake.ClientID(),
-		"apiKey":         fake.APIKey(),
-		"cookiePassword": cookiePassword,
-		"redirectUri":    "/callback",
-		"apiHostname":    api.Hostname(),
-		"apiHttps":       false,
-		"apiPort":        api.Port(),
-		"middlewareAuth": map[string]any{"enabled": true, "unauthenticatedPaths": []string{"/public/:path*"}},
-	}
-	if configure != nil {
-		configure(config)
-	}
-	upstream := newUpstream(t)
-	tr := startTraefik(t, upstream.URL, config, os.Getenv(PluginDirEnv))
-	keyring, err := authkit.NewKeyring(map[string]string{"1": cookiePassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stack{
-		t: t, fake: fake, traefik: tr, keyring: keyring,
-		client: newClient(), host: strings.TrimPrefix(tr.URL, "http://"),
-	}
+	return startStackWith(t, fakeworkos.Options{}, configure)
 }
 
 // on is s for a subtest: its helpers fail t, not the test that started s.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traefik-authkit/authkit/harness/browserjar"
 	"github.com/traefik-authkit/authkit/internal/fakeworkos"
 )
 
@@ -30,62 +31,8 @@ type client struct {
 	user string
 	org  string
 	sid  string
-	jar  cookieJar
+	jar  browserjar.Jar
 	rng  *mrand.Rand
-}
-
-// cookieJar is a browser's cookie store for one host. The plugin sets its
-// cookies with Path=/ and no Domain, so name → value is the whole state.
-type cookieJar map[string]string
-
-func (j cookieJar) header() string {
-	names := make([]string, 0, len(j))
-	for n := range j {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, n := range names {
-		parts = append(parts, n+"="+j[n])
-	}
-	return strings.Join(parts, "; ")
-}
-
-// apply stores or deletes cookies as a browser does: Max-Age=0 or an
-// Expires in the past removes the cookie.
-func (j cookieJar) apply(setCookies []string, now time.Time) {
-	for _, line := range setCookies {
-		c, err := http.ParseSetCookie(line)
-		if err != nil {
-			continue
-		}
-		if c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(now)) {
-			delete(j, c.Name)
-			continue
-		}
-		j[c.Name] = c.Value
-	}
-}
-
-func (j cookieJar) hasSession() bool {
-	for n := range j {
-		if isSessionCookie(n) {
-			return true
-		}
-	}
-	return false
-}
-
-func (j cookieJar) clearSession() {
-	for n := range j {
-		if isSessionCookie(n) {
-			delete(j, n)
-		}
-	}
-}
-
-func isSessionCookie(name string) bool {
-	return name == sessionCookie || strings.HasPrefix(name, sessionCookie+".")
 }
 
 // outcome is one request and its answer.
@@ -109,7 +56,7 @@ func (o outcome) sessionDelete() bool { return o.sessionCookie(true) }
 func (o outcome) sessionCookie(deletion bool) bool {
 	for _, sc := range o.setCookies {
 		c, err := http.ParseSetCookie(sc)
-		if err != nil || !isSessionCookie(c.Name) {
+		if err != nil || !browserjar.IsSessionCookie(c.Name) {
 			continue
 		}
 		gone := c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(o.end))
@@ -283,7 +230,7 @@ func (cl *cluster) makeClients(t *testing.T, n int) []*client {
 	out := make([]*client, n)
 	for i := range out {
 		u := users[i%len(users)]
-		c := &client{id: i, user: u.id, org: u.org, jar: cookieJar{}, rng: mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}
+		c := &client{id: i, user: u.id, org: u.org, jar: browserjar.Jar{}, rng: mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}
 		if err := cl.signIn(c, true); err != nil {
 			t.Fatal(err)
 		}
@@ -336,7 +283,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 func (cl *cluster) burst(c *client, s *stats) {
 	phase := cl.currentPhase()
 	n := 3 + c.rng.IntN(3)
-	cookies := c.jar.header()
+	cookies := c.jar.Header()
 	sid := c.sid
 	first := c.rng.IntN(len(cl.replicas))
 	outs := make([]outcome, n)
@@ -379,9 +326,9 @@ func (cl *cluster) burst(c *client, s *stats) {
 			kinds[kind] = true
 			s.example(kind, describe())
 		}
-		c.jar.apply(o.setCookies, o.end)
+		c.jar.Apply(o.setCookies, o.end)
 	}
-	if !c.jar.hasSession() {
+	if !c.jar.HasSession() {
 		if !cl.fake.SessionRevoked(sid) {
 			t.Lost++
 			s.example("lost session", describe())

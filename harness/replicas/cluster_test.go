@@ -316,7 +316,7 @@ func (cl *cluster) signIn(c *client, expired bool) error {
 	if err != nil {
 		return err
 	}
-	c.jar.clearSession()
+	c.jar.ClearSession()
 	c.jar[sessionCookie] = sealed
 	c.sid = issued.SessionID
 	return nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traefik-authkit/authkit/harness/browserjar"
 	"github.com/traefik-authkit/authkit/internal/fakeworkos"
 )
 
@@ -93,13 +94,13 @@ func TestHarnessCookieOrder(t *testing.T) {
 	now := time.Now()
 	write := "wos-session=new; Path=/; HttpOnly; SameSite=Lax; Max-Age=34560000"
 	del := "wos-session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
-	j := cookieJar{sessionCookie: "old", "theme": "dark"}
-	j.apply([]string{write}, now)
-	j.apply([]string{del}, now)
-	if j.hasSession() {
+	j := browserjar.Jar{sessionCookie: "old", "theme": "dark"}
+	j.Apply([]string{write}, now)
+	j.Apply([]string{del}, now)
+	if j.HasSession() {
 		t.Errorf("a deletion arriving last must remove the session: %v", j)
 	}
-	j.apply([]string{write}, now)
+	j.Apply([]string{write}, now)
 	if j[sessionCookie] != "new" || j["theme"] != "dark" {
 		t.Errorf("a write arriving last must win: %v", j)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/traefik-authkit/authkit/harness/browserjar"
 	"github.com/traefik-authkit/authkit/internal/fakeworkos"
 )
 
@@ -60,11 +61,11 @@ func (r signOutResult) String() string {
 // signed in first, as replicas behind a load balancer would have.
 func (cl *cluster) signOutWindow(s *stats) ([]signOutResult, error) {
 	cl.setPhase("sign-out")
-	c := &client{id: -1, user: fakeworkos.UserAlice, org: fakeworkos.OrgAcme, jar: cookieJar{}}
+	c := &client{id: -1, user: fakeworkos.UserAlice, org: fakeworkos.OrgAcme, jar: browserjar.Jar{}}
 	if err := cl.signIn(c, false); err != nil {
 		return nil, err
 	}
-	old := c.jar.header()
+	old := c.jar.Header()
 	for i := range cl.replicas {
 		if o := cl.get(i, apiPath, false, old); o.err != nil || o.status != http.StatusOK || o.user != c.user {
 			return nil, fmt.Errorf("replica %d did not accept the fresh session before the sign-out: %s", i+1, o.summary())

@@ -209,7 +209,7 @@ func (tr *traefikProc) alive() bool {
 func (tr *traefikProc) pid() int { return tr.cmd.Process.Pid }
 
 // rssMiB reads the process's resident memory (VmRSS).
-func (tr *traefikProc) rssMiB() (float64, error) { return rssMiB(tr.pid()) }
+func (tr *traefikProc) rssMiB() (float64, error) { return traefiktest.RSSMiB(tr.pid()) }
 
 // stop sends SIGTERM to Traefik's process group, then SIGKILL after five
 // seconds, and removes its directory.
@@ -226,25 +226,6 @@ func (tr *traefikProc) stop() {
 		<-tr.done
 	}
 	os.RemoveAll(tr.dir)
-}
-
-// rssMiB reads VmRSS of pid from /proc, in MiB.
-func rssMiB(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) == 0 {
-				break
-			}
-			kb, err := strconv.ParseFloat(fields[0], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat times.

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/traefik-authkit/authkit/harness/traefiktest"
 )
 
 // The pieces that read the plugin and the answers, checked without
@@ -101,8 +103,8 @@ func TestProcReaders(t *testing.T) {
 	if err != nil || cpu <= 0 {
 		t.Fatalf("cpuSeconds = %v, %v", cpu, err)
 	}
-	if rss, err := rssMiB(os.Getpid()); err != nil || rss <= 0 {
-		t.Fatalf("rssMiB = %v, %v", rss, err)
+	if rss, err := traefiktest.RSSMiB(os.Getpid()); err != nil || rss <= 0 {
+		t.Fatalf("RSSMiB = %v, %v", rss, err)
 	}
 	if loadAverage() < 0 {
 		t.Fatal("negative load")

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/traefik-authkit/authkit/harness/browserjar"
 	"github.com/traefik-authkit/authkit/internal/fakeworkos"
 )
 
@@ -75,7 +76,7 @@ type client struct {
 	user  string
 	org   string
 	rng   *mrand.Rand
-	jar   cookieJar
+	jar   browserjar.Jar
 	sid   string
 
 	lossPending bool // dropped a refreshed response; the next request checks the replay
@@ -108,94 +109,6 @@ func (c *client) report() string {
 	return b.String()
 }
 
-// cookieJar is a browser's cookie store for one host. The plugin sets every
-// cookie with Path=/ and no Domain, so a name → value map is the whole
-// state; it is kept by hand (not net/http/cookiejar) so a client can choose
-// to lose a response.
-type cookieJar map[string]string
-
-func (j cookieJar) header() string {
-	names := make([]string, 0, len(j))
-	for n := range j {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, n := range names {
-		parts = append(parts, n+"="+j[n])
-	}
-	return strings.Join(parts, "; ")
-}
-
-// apply stores or deletes cookies as a browser does: Max-Age=0 or an
-// Expires in the past removes the cookie.
-func (j cookieJar) apply(setCookies []string, now time.Time) {
-	for _, line := range setCookies {
-		c, err := http.ParseSetCookie(line)
-		if err != nil {
-			continue
-		}
-		if c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(now)) {
-			delete(j, c.Name)
-			continue
-		}
-		j[c.Name] = c.Value
-	}
-}
-
-func (j cookieJar) hasSession() bool {
-	for n := range j {
-		if isSessionCookie(n) {
-			return true
-		}
-	}
-	return false
-}
-
-// session returns the sealed session, reassembled from its parts when it
-// is split.
-func (j cookieJar) session() string {
-	if v, ok := j[sessionCookie]; ok {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; ; i++ {
-		v, ok := j[fmt.Sprintf("%s.%d", sessionCookie, i)]
-		if !ok {
-			return b.String()
-		}
-		b.WriteString(v)
-	}
-}
-
-// setSession stores a sealed session, split into parts when it is too big
-// for one cookie (the plugin reads both forms).
-func (j cookieJar) setSession(sealed string) {
-	const part = 3500
-	j.clearSession()
-	if len(sealed) <= part {
-		j[sessionCookie] = sealed
-		return
-	}
-	for i := 0; len(sealed) > 0; i++ {
-		n := min(part, len(sealed))
-		j[fmt.Sprintf("%s.%d", sessionCookie, i)] = sealed[:n]
-		sealed = sealed[n:]
-	}
-}
-
-func (j cookieJar) clearSession() {
-	for n := range j {
-		if isSessionCookie(n) {
-			delete(j, n)
-		}
-	}
-}
-
-func isSessionCookie(name string) bool {
-	return name == sessionCookie || strings.HasPrefix(name, sessionCookie+".")
-}
-
 // outcome is one request and its answer.
 type outcome struct {
 	kind        reqKind
@@ -218,7 +131,7 @@ func (o outcome) signedIn() bool { return o.status == http.StatusOK && o.user !=
 // refreshedCookie reports a Set-Cookie that writes a session value.
 func (o outcome) refreshedCookie() bool {
 	for _, sc := range o.setCookies {
-		if c, err := http.ParseSetCookie(sc); err == nil && isSessionCookie(c.Name) && c.Value != "" && c.MaxAge >= 0 {
+		if c, err := http.ParseSetCookie(sc); err == nil && browserjar.IsSessionCookie(c.Name) && c.Value != "" && c.MaxAge >= 0 {
 			return true
 		}
 	}
@@ -310,12 +223,12 @@ func (r *run) visit(c *client) {
 		for f.refreshes && r.spareFaults.Load() {
 			f = forgeries[c.rng.IntN(len(forgeries))]
 		}
-		jar := cookieJar{}
+		jar := browserjar.Jar{}
 		for _, ck := range f.make(r.forger, c.rng) {
 			jar[ck.Name] = ck.Value
 		}
 		spoof := map[string]string{"X-Workos-User-Id": fakeworkos.UserAlice, "X-Workos-Session-Id": "session_spoofed"}
-		o := r.do(allKinds[c.rng.IntN(len(allKinds))], jar.header(), spoof)
+		o := r.do(allKinds[c.rng.IntN(len(allKinds))], jar.Header(), spoof)
 		o.fault += "; forgery: " + f.name
 		r.settle(c, o)
 		return
@@ -328,7 +241,7 @@ func (r *run) visit(c *client) {
 }
 
 func (r *run) send(c *client, kind reqKind) outcome {
-	o := r.do(kind, c.jar.header(), nil)
+	o := r.do(kind, c.jar.Header(), nil)
 	o.sidBefore = c.sid
 	return o
 }
@@ -337,7 +250,7 @@ func (r *run) send(c *client, kind reqKind) outcome {
 // answers in the order they arrive, as a browser loading a page does.
 func (r *run) burst(c *client, n int) {
 	outs := make([]outcome, n)
-	cookies := c.jar.header()
+	cookies := c.jar.Header()
 	var wg sync.WaitGroup
 	for i := range outs {
 		wg.Add(1)
@@ -441,15 +354,15 @@ func (r *run) absorb(c *client, o outcome) {
 		c.note("    (dropped that response: the next request keeps the old cookie)")
 		return
 	}
-	had := c.jar.hasSession()
-	c.jar.apply(o.setCookies, time.Now())
+	had := c.jar.HasSession()
+	c.jar.Apply(o.setCookies, time.Now())
 	if refreshed {
 		r.stats.refreshed.Add(1)
 		if o.splitCookie() {
 			r.stats.split.Add(1)
 		}
 	}
-	if c.class.hasSession() && had && !c.jar.hasSession() {
+	if c.class.hasSession() && had && !c.jar.HasSession() {
 		c.deletions = append(c.deletions, deletion{sid: c.sid, at: o.start, summary: o.summary()})
 		r.stats.deleted.Add(1)
 		if err := r.signIn(c); err != nil {
@@ -496,7 +409,7 @@ func (r *run) signIn(c *client) error {
 		return err
 	}
 	r.recorder.register(issued.RefreshToken, issued.SessionID)
-	c.jar.setSession(sealed)
+	c.jar.SetSession(sealed)
 	c.sid = issued.SessionID
 	c.lossPending = false
 	return nil
@@ -506,7 +419,7 @@ func (r *run) signIn(c *client) error {
 // cookie keeps its session and refresh token, but its token is replaced by
 // an expired one, so the next request must refresh — maybe in a fault.
 func (r *run) sleep(c *client) error {
-	plain, err := r.keyring.Unseal(c.jar.session(), time.Now())
+	plain, err := r.keyring.Unseal(c.jar.Session(), time.Now())
 	if err != nil {
 		return fmt.Errorf("client %s: unsealing its own cookie: %w", c.name, err)
 	}
@@ -524,7 +437,7 @@ func (r *run) sleep(c *client) error {
 	if err != nil {
 		return err
 	}
-	c.jar.setSession(sealed)
+	c.jar.SetSession(sealed)
 	r.stats.slept.Add(1)
 	c.note("    (slept: the cookie now carries an expired access token)")
 	return nil

@@ -36,22 +36,3 @@ func traefikPID(dir string) (int, error) {
 	}
 	return 0, fmt.Errorf("no Traefik process runs in %s", dir)
 }
-
-// rssMiB reads VmRSS, the resident memory, of pid from /proc.
-func rssMiB(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) == 0 {
-				break
-			}
-			kb, err := strconv.ParseFloat(fields[0], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}

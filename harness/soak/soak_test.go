@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/traefik-authkit/authkit"
+	"github.com/traefik-authkit/authkit/harness/browserjar"
 	"github.com/traefik-authkit/authkit/harness/traefiktest"
 	"github.com/traefik-authkit/authkit/internal/fakeworkos"
 )
@@ -173,7 +174,7 @@ func TestSoak(t *testing.T) {
 	}
 	rss := map[string]float64{}
 	measure := func(label string) {
-		if v, err := rssMiB(pid); err == nil {
+		if v, err := traefiktest.RSSMiB(pid); err == nil {
 			rss[label] = v
 		} else {
 			t.Errorf("reading Traefik's memory: %v", err)
@@ -354,7 +355,7 @@ func setUp(t *testing.T) (*run, *traefiktest.Traefik) {
 	// A real session, signed in for a day, that the forger tampers with:
 	// only an intact copy of it may ever sign in.
 	decoy := &client{name: "decoy", class: classSignedIn, user: fakeworkos.UserBob, org: fakeworkos.OrgAcme,
-		rng: mrand.New(mrand.NewPCG(0, 0)), jar: cookieJar{}}
+		rng: mrand.New(mrand.NewPCG(0, 0)), jar: browserjar.Jar{}}
 	if err := r.signIn(decoy); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func makeClients(t *testing.T, r *run) [][]*client {
 				c := &client{
 					name:  fmt.Sprintf("w%02d-%s-%d", w, p.class, n),
 					class: p.class, user: u.id, org: u.org,
-					rng: mrand.New(mrand.NewPCG(uint64(n), 42)), jar: cookieJar{},
+					rng: mrand.New(mrand.NewPCG(uint64(n), 42)), jar: browserjar.Jar{},
 				}
 				if p.class.hasSession() {
 					if err := r.signIn(c); err != nil {

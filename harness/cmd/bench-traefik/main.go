@@ -189,7 +189,7 @@ func run(o options) error {
 		if err := rounds(o, full, targets, cookie, results); err != nil {
 			return err
 		}
-		fullRSS = rssMiB(full.cmd.Process.Pid)
+		fullRSS, _ = traefiktest.RSSMiB(full.cmd.Process.Pid)
 	}
 	var junk []junkResult
 	if o.junk > 0 {
@@ -221,7 +221,7 @@ func run(o options) error {
 				}
 			}
 		}
-		baselineRSS = rssMiB(baseline.cmd.Process.Pid)
+		baselineRSS, _ = traefiktest.RSSMiB(baseline.cmd.Process.Pid)
 		baseline.stop()
 		printThroughput(o, configs, targets, results)
 		fmt.Printf("\nTraefik resident memory after the rounds: %.1f MiB with traefik-authkit (%s), %.1f MiB with only the do-nothing plugin (difference %.1f MiB)\n",
@@ -833,20 +833,6 @@ func wrk(target, cookie string, duration time.Duration, connections int) (float6
 		return 0, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
-}
-
-func rssMiB(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // median is the middle value, the upper one of an even count.
