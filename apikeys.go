@@ -162,7 +162,7 @@ func apiKeyPrincipal(key *workosAPIKey) *principal {
 	} else {
 		v[fieldOrganizationID] = key.Owner.ID
 	}
-	setValues(p, &v)
+	setValues(p, &v, "")
 	return p
 }
 

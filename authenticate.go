@@ -118,7 +118,11 @@ func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external)
 	now := a.now()
 	if e := lookupCached(a.sessions, a.cacheNS, rc.session, sinceEpoch(a, now)); e != nil {
 		if e.principal != nil {
-			res.principal, res.sealed, res.accessToken = e.principal, rc.session, e.principal.accessToken
+			// Three statements: under the interpreter, a call on the right
+			// of a multiple assignment clobbers the values beside it.
+			res.principal = e.principal
+			res.sealed = rc.session
+			res.accessToken = fieldValue(e.principal, partAccessToken)
 		} else if e.spent {
 			res.setCookies = terminalDeletions(a, rc, a.secureCookies(ext))
 		}

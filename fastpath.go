@@ -121,13 +121,14 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	if a.nextjsHeaders {
 		setNextjsSessionHeaders(a, r, value)
 	}
+	parts := strings.Split(p.text, fieldSeparator) // principalParts, without a call
 	for k, name := range a.identityNames {
-		if v := p.values[a.identityFields[k]]; v != "" {
+		if v := parts[a.identityFields[k]]; v != "" {
 			h[name] = []string{v}
 		}
 	}
 	if a.rewritesRequest {
-		rewriteRequest(a, h, p, p.accessToken)
+		rewriteRequest(a, h, p, parts[partAccessToken])
 	}
 	if wh := w.Header(); len(wh["Vary"]) == 0 {
 		wh["Cache-Control"] = headerNoStore

@@ -18,19 +18,20 @@ func (q *requirements) any() bool {
 
 // unmet names the first requirement the principal does not satisfy, or "".
 func (q *requirements) unmet(p *principal) string {
-	if !hasAll(p.values[fieldPermissions], q.permissions) {
+	parts := principalParts(p)
+	if !hasAll(parts[fieldPermissions], q.permissions) {
 		return "permissions"
 	}
-	if len(q.roles) > 0 && !containsString(q.roles, p.values[fieldRole]) && !hasAny(p.values[fieldRoles], q.roles) {
+	if len(q.roles) > 0 && !containsString(q.roles, parts[fieldRole]) && !hasAny(parts[fieldRoles], q.roles) {
 		return "roles"
 	}
-	if len(q.organizations) > 0 && !containsString(q.organizations, p.values[fieldOrganizationID]) {
+	if len(q.organizations) > 0 && !containsString(q.organizations, parts[fieldOrganizationID]) {
 		return "organization"
 	}
-	if !hasAll(p.values[fieldEntitlements], q.entitlements) {
+	if !hasAll(parts[fieldEntitlements], q.entitlements) {
 		return "entitlements"
 	}
-	if !hasAll(p.values[fieldFeatureFlags], q.featureFlags) {
+	if !hasAll(parts[fieldFeatureFlags], q.featureFlags) {
 		return "feature_flags"
 	}
 	return ""

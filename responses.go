@@ -177,6 +177,6 @@ func unavailable(w http.ResponseWriter, r *http.Request, res *authResult) {
 // forbidden answers a signed-in user who lacks a requirement. Cookies the
 // request produced (a refreshed session) still go out.
 func forbidden(a *authKit, w http.ResponseWriter, r *http.Request, res *authResult, unmet string) {
-	a.log.debug("requirement not met", "requirement", unmet, "user_id", res.principal.values[fieldUserID])
+	a.log.debug("requirement not met", "requirement", unmet, "user_id", fieldValue(res.principal, fieldUserID))
 	writeProblem(w, r, http.StatusForbidden, "forbidden", "You do not have access to this page.", res.setCookies)
 }

@@ -9,7 +9,7 @@ import (
 
 const (
 	// maxCachedSessions and maxCachedBytes bound the verified-session
-	// cache: 100 000 active sessions of an ordinary size (about 600 bytes
+	// cache: 100 000 active sessions of an ordinary size (about 480 bytes
 	// each, see TestSessionCacheCostIsHonest) fit well inside both.
 	maxCachedSessions = 150000
 	maxCachedBytes    = 128 << 20
@@ -29,9 +29,10 @@ const (
 	// seal's last two are its version), beside the key's 64.
 	cacheTailLength = 16
 	// cacheEntryOverhead is what an entry holds beside its principal: the
-	// entry, its tail, its sync.Map node and boxed key, its ring slot
+	// entry, its tail, its sync.Map node, boxed key and share of the map's
+	// inner nodes, its ring slot and its place in the session index
 	// (measured, see TestSessionCacheCostIsHonest).
-	cacheEntryOverhead = 160
+	cacheEntryOverhead = 256
 )
 
 // cacheEntry is one verified credential: a session cookie, a bearer token
@@ -49,8 +50,10 @@ type cacheEntry struct {
 	young bool
 	// spent marks a refused session cookie whose deletion is due.
 	spent bool
-	slot  int
-	cost  int64
+	// slot is the entry's place in the ring; cost its bytes (see
+	// principalCost). 32 bits each keep the entry in a smaller size class.
+	slot int32
+	cost int32
 	// nextOfSession chains the entries of one WorkOS session, so a
 	// sign-out drops every cookie of it at once.
 	nextOfSession *cacheEntry
@@ -77,7 +80,7 @@ type sessionCache struct {
 
 	mu        sync.Mutex
 	ring      []*cacheEntry
-	free      []int // ring slots without an entry
+	free      []int32 // ring slots without an entry
 	hand      int
 	count     int
 	bytes     int64
@@ -185,7 +188,7 @@ func storeEntry(c *sessionCache, ns *cacheNamespace, credential string, p *princ
 	}
 	if p != nil {
 		e.principal = p
-		e.cost += int64(principalCost(p))
+		e.cost += int32(principalCost(p))
 	}
 	c.mu.Lock()
 	insertLocked(c, e, now.Sub(processStart))
@@ -201,7 +204,7 @@ func insertLocked(c *sessionCache, e *cacheEntry, now time.Duration) {
 		removeLocked(c, v.(*cacheEntry))
 	}
 	sweepLocked(c, now)
-	for c.count >= c.maxEntries || c.bytes+e.cost > c.maxBytes {
+	for c.count >= c.maxEntries || c.bytes+int64(e.cost) > c.maxBytes {
 		if !evictLocked(c) {
 			break
 		}
@@ -211,14 +214,14 @@ func insertLocked(c *sessionCache, e *cacheEntry, now time.Duration) {
 		c.free = c.free[:len(c.free)-1]
 		c.ring[e.slot] = e
 	} else {
-		e.slot = len(c.ring)
+		e.slot = int32(len(c.ring))
 		c.ring = append(c.ring, e)
 	}
 	c.count++
-	c.bytes += e.cost
+	c.bytes += int64(e.cost)
 	c.entries.Store(e.key, e)
 	if e.principal != nil && e.principal.kind == signedInBySession {
-		if sid := e.principal.values[fieldSessionID]; sid != "" {
+		if sid := fieldValue(e.principal, fieldSessionID); sid != "" {
 			e.nextOfSession = c.bySession[sid]
 			c.bySession[sid] = e
 		}
@@ -274,11 +277,11 @@ func removeLocked(c *sessionCache, e *cacheEntry) {
 	c.ring[e.slot] = nil
 	c.free = append(c.free, e.slot)
 	c.count--
-	c.bytes -= e.cost
+	c.bytes -= int64(e.cost)
 	if e.principal == nil {
 		return
 	}
-	sid := e.principal.values[fieldSessionID]
+	sid := fieldValue(e.principal, fieldSessionID)
 	first := c.bySession[sid]
 	if first == e {
 		if e.nextOfSession == nil {

@@ -77,12 +77,15 @@ func testPrincipal(i int) *principal {
 	var v identityValues
 	v[fieldUserID] = "user_01HZA1CEADM1N" + strconv.Itoa(100000000+i)
 	v[fieldUserEmail] = "user" + strconv.Itoa(i) + "@example.com"
+	v[fieldUserFirstName] = "Alice"
+	v[fieldUserLastName] = "Example"
+	v[fieldUserName] = "Alice Example"
 	v[fieldSessionID] = "session_01HZSESSI0N" + strconv.Itoa(100000000+i)
 	v[fieldOrganizationID] = "org_01HZACMEC0RP00000000000000"
 	v[fieldRole] = "member"
 	v[fieldRoles] = "member"
 	v[fieldPermissions] = "posts:read,posts:write"
-	setValues(p, &v)
+	setValues(p, &v, "")
 	return p
 }
 
@@ -115,8 +118,11 @@ func TestSessionCacheIsBoundedInBytes(t *testing.T) {
 	c := newSessionCache(1000, 64<<10)
 	ns := testNamespace(t)
 	now := time.Now()
-	big := testPrincipal(0)
-	big.values[fieldPermissions] = strings.Repeat("p", 9000) // a principal with a huge claim
+	big := &principal{kind: signedInBySession} // a principal with a huge claim
+	var v identityValues
+	v[fieldSessionID] = "session_01HZBIG"
+	v[fieldPermissions] = strings.Repeat("p", 9000)
+	setValues(big, &v, "")
 	for i := 0; i < 100; i++ {
 		storeCached(c, ns, testSeal(i), big, now.Add(time.Minute), now)
 		if c.bytes > c.maxBytes {
@@ -244,7 +250,7 @@ func TestSessionCacheRemovesEverySessionCookie(t *testing.T) {
 		storeCached(c, ns, testSeal(i), p, now.Add(time.Minute), now)
 	}
 	storeCached(c, ns, testSeal(9), testPrincipal(9), now.Add(time.Minute), now)
-	c.removeSession(p.values[fieldSessionID])
+	c.removeSession(fieldValue(p, fieldSessionID))
 	for i := 0; i < 3; i++ {
 		if lookupCached(c, ns, testSeal(i), now.Sub(processStart)) != nil {
 			t.Errorf("cookie %d of the signed-out session is still cached", i)

@@ -153,8 +153,9 @@ func rewriteRequest(a *authKit, h http.Header, p *principal, accessToken string)
 // principal's shared values. (len, not a nil test: under the interpreter
 // comparing a slice with nil allocates.)
 func setIdentityHeaders(a *authKit, h http.Header, p *principal) {
+	parts := principalParts(p)
 	for i, f := range a.identityFields {
-		if v := p.values[f]; v != "" {
+		if v := parts[f]; v != "" {
 			h[a.identityNames[i]] = []string{v}
 		}
 	}

@@ -70,23 +70,37 @@ func TestIdentityHeadersFromConfiguration(t *testing.T) {
 
 // TestIdentityValueWithAControlCharacterIsLeftOut: Go's client refuses
 // such a value, so forwarding it would fail the request; the other headers
-// still go.
+// still go, each with its own value (NUL also separates a principal's
+// fields in memory, so a NUL in a value must not shift the others).
 func TestIdentityValueWithAControlCharacterIsLeftOut(t *testing.T) {
-	env := newTestEnv(t, func(c *Config) {
-		c.IdentityHeaders = map[string]string{"X-User": "user.id", "X-Name": "user.name", "X-Last": "user.lastName"}
-	})
-	env.fake.PutUser(fakeworkos.User{ID: "user_01HZCTRL000000000000000000", Email: "ctrl@example.com",
-		FirstName: "Eve", LastName: "Line\r\nX-Injected: yes"})
-	sealed, _ := env.session("user_01HZCTRL000000000000000000", "", 0)
-	for _, round := range []string{"cache miss", "cached"} {
-		w := env.do(document("/page", "wos-session="+sealed))
-		h := env.upstream.last()
-		if w.Code != http.StatusOK || h.Get("X-User") != "user_01HZCTRL000000000000000000" {
-			t.Fatalf("%s: status %d, X-User %q", round, w.Code, h.Get("X-User"))
-		}
-		if _, ok := h["X-Name"]; ok || h.Get("X-Last") != "" || h.Get("X-Injected") != "" {
-			t.Fatalf("%s: a value with a control character was forwarded: %v", round, h)
-		}
+	for _, tt := range []struct{ name, lastName string }{
+		{"CR LF", "Line\r\nX-Injected: yes"},
+		{"NUL", "Line\x00X-Injected: yes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, func(c *Config) {
+				c.IdentityHeaders = map[string]string{"X-User": "user.id", "X-Name": "user.name",
+					"X-Last": "user.lastName", "X-Session": "sessionId"}
+			})
+			env.fake.PutUser(fakeworkos.User{ID: "user_01HZCTRL000000000000000000", Email: "ctrl@example.com",
+				FirstName: "Eve", LastName: tt.lastName})
+			sealed, _ := env.session("user_01HZCTRL000000000000000000", "", 0)
+			token, err := parseToken(env.sessionOf(sealed).accessToken)
+			if err != nil || token.claims.SessionID == "" {
+				t.Fatalf("the session's token: %v", err)
+			}
+			sid := token.claims.SessionID
+			for _, round := range []string{"cache miss", "cached"} {
+				w := env.do(document("/page", "wos-session="+sealed))
+				h := env.upstream.last()
+				if w.Code != http.StatusOK || h.Get("X-User") != "user_01HZCTRL000000000000000000" || h.Get("X-Session") != sid {
+					t.Fatalf("%s: status %d, X-User %q, X-Session %q (want %q)", round, w.Code, h.Get("X-User"), h.Get("X-Session"), sid)
+				}
+				if _, ok := h["X-Name"]; ok || h.Get("X-Last") != "" || h.Get("X-Injected") != "" {
+					t.Fatalf("%s: a value with a control character was forwarded: %v", round, h)
+				}
+			}
+		})
 	}
 }
 
