@@ -281,7 +281,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // store in the order they arrive, as a browser does: the last Set-Cookie
 // wins, deletions included.
 func (cl *cluster) burst(c *client, s *stats) {
-	phase := cl.currentPhase()
 	n := 3 + c.rng.IntN(3)
 	cookies := c.jar.Header()
 	sid := c.sid
@@ -306,6 +305,10 @@ func (cl *cluster) burst(c *client, s *stats) {
 		}()
 	}
 	wg.Wait()
+	// A burst counts under the phase it ends in: when a phase began while
+	// it was in flight, that phase's action (Redis killed, say) is what
+	// its answers met, and the phase before must not be held to them.
+	phase := cl.currentPhase()
 	sort.SliceStable(outs, func(i, j int) bool { return outs[i].end.Before(outs[j].end) })
 
 	t := tally{Bursts: 1, Requests: n}
