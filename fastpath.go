@@ -103,8 +103,10 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 	if j := strings.IndexByte(value, ';'); j >= 0 {
 		value = value[:j]
 	}
-	v, _ := a.sessions.entries.Load(maphash.String(a.cacheNS.seed, value))
-	e, _ := v.(*cacheEntry)
+	key := maphash.String(a.cacheNS.seed, value)
+	a.sessions.indexMu.RLock()
+	e := a.sessions.index[key]
+	a.sessions.indexMu.RUnlock()
 	if e == nil || time.Since(a.epoch) >= e.expires || !strings.HasSuffix(value, e.tail) {
 		serveFull(a, w, r)
 		return

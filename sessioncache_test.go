@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,8 +167,7 @@ func TestSessionCacheHashCollisionIsNotAHit(t *testing.T) {
 	ns := testNamespace(t)
 	now := time.Now()
 	storeCached(c, ns, testSeal(1), testPrincipal(1), now.Add(time.Minute), now)
-	v, _ := c.entries.Load(maphash.String(ns.seed, testSeal(1)))
-	c.entries.Store(maphash.String(ns.seed, testSeal(2)), v)
+	c.index[maphash.String(ns.seed, testSeal(2))] = c.index[maphash.String(ns.seed, testSeal(1))]
 	if lookupCached(c, ns, testSeal(2), now.Sub(processStart)) != nil {
 		t.Fatal("a credential whose hash collides was taken for the cached one")
 	}
@@ -336,4 +336,41 @@ func TestSessionCacheCostIsHonest(t *testing.T) {
 		t.Errorf("the cache counts %d bytes per session, the heap holds %d", counted, measured)
 	}
 	runtime.KeepAlive(seals)
+}
+
+// TestSessionCacheLookupsRunBesideInserts: lookups read the index while
+// inserts and evictions write it; the race detector and the runtime's
+// map-access check watch them.
+func TestSessionCacheLookupsRunBesideInserts(t *testing.T) {
+	c := newSessionCache(64, maxCachedBytes)
+	ns := testNamespace(t)
+	now := time.Now()
+	seals := make([]string, 512)
+	for i := range seals {
+		seals[i] = testSeal(i)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				lookupCached(c, ns, seals[i%len(seals)], now.Sub(processStart))
+			}
+		}()
+	}
+	for i := 0; i < 4*len(seals); i++ {
+		storeCached(c, ns, seals[i%len(seals)], testPrincipal(i%len(seals)), now.Add(time.Minute), now)
+	}
+	close(stop)
+	wg.Wait()
+	if n := c.len(); n != 64 {
+		t.Fatalf("%d entries, want the bound, 64", n)
+	}
 }
