@@ -156,7 +156,8 @@ func serveWithoutSessionCookie(a *authKit, w http.ResponseWriter, r *http.Reques
 // per-request rules on this path (requirements, recent authentication);
 // when it does not, the full path answers.
 func passesCached(a *authKit, r *http.Request, p *principal) bool {
-	return isPublic(a, r.URL.Path) || (a.s.requirements.unmet(p) == "" && (a.s.maxAuthAge == 0 || !authTooOld(a, p, a.now())))
+	return isPublic(a, r.URL.Path) || ((!a.hasRequirements || a.s.requirements.unmet(p) == "") &&
+		(a.s.maxAuthAge == 0 || !authTooOld(a, p, a.now())))
 }
 
 // isPublic reports whether a path is one of middlewareAuth's

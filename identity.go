@@ -68,9 +68,9 @@ const (
 // each and an allocation each rounded up to its size class. An ordinary
 // session's principal is about 210 bytes instead of 450, so 100 000
 // cached sessions hold 24 MB less, twice that in resident memory at Go's
-// default GOGC. A request splits the string once, in compiled code
-// (about 9 allocations under the interpreter); slicing it by offsets in
-// interpreted code cost two allocations per field.
+// default GOGC. A request splits the string once, in compiled code (six
+// allocations under the interpreter, see harness/cmd/yaegi-cost); slicing
+// it by offsets in interpreted code cost two allocations per field.
 type principal struct {
 	// text holds the fields' values in field order, then the access
 	// token when one is kept, each part followed by fieldSeparator but
@@ -158,8 +158,9 @@ func claimsValues(c *tokenClaims, v *identityValues) {
 
 // setValues sets a principal's fields from v, leaving out those unfit
 // for a header, and the access token it keeps ("" for none). The values
-// are joined and checked in one call each, and one by one only when that
-// finds a control character.
+// are joined once and checked by two calls (a NUL inside a value shows as
+// one separator too many), and one by one only when those find a control
+// character.
 func setValues(p *principal, v *identityValues, accessToken string) {
 	text := strings.Join(v[:], fieldSeparator)
 	if strings.Count(text, fieldSeparator) != numIdentityFields-1 || strings.ContainsAny(text, controlCharactersButNUL) {
