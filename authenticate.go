@@ -81,7 +81,7 @@ func serveFull(a *authKit, w http.ResponseWriter, r *http.Request) {
 	}
 	if res.principal != nil && !public {
 		if a.hasRequirements {
-			if unmet := a.s.requirements.unmet(res.principal); unmet != "" {
+			if unmet := a.s.requirements.unmet(principalParts(res.principal)); unmet != "" {
 				forbidden(a, w, r, res, unmet)
 				return
 			}
@@ -122,7 +122,7 @@ func authenticate(a *authKit, r *http.Request, rc *requestCookies, ext external)
 			// of a multiple assignment clobbers the values beside it.
 			res.principal = e.principal
 			res.sealed = rc.session
-			res.accessToken = fieldValue(e.principal, partAccessToken)
+			res.accessToken = principalAccessToken(e.principal)
 		} else if e.spent {
 			res.setCookies = terminalDeletions(a, rc, a.secureCookies(ext))
 		}

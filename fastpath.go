@@ -116,14 +116,14 @@ func serveWithCookies(a *authKit, w http.ResponseWriter, r *http.Request) {
 		serveAnonymous(a, w, r)
 		return
 	}
-	if a.decidesPerRequest && !passesCached(a, r, p) {
+	parts := strings.Split(p.text, fieldSeparator) // principalParts, without a call
+	if a.decidesPerRequest && !passesCached(a, r, p, parts) {
 		serveFull(a, w, r)
 		return
 	}
 	if a.nextjsHeaders {
 		setNextjsSessionHeaders(a, r, value)
 	}
-	parts := strings.Split(p.text, fieldSeparator) // principalParts, without a call
 	for k, name := range a.identityNames {
 		if v := parts[a.identityFields[k]]; v != "" {
 			h[name] = []string{v}
@@ -155,8 +155,8 @@ func serveWithoutSessionCookie(a *authKit, w http.ResponseWriter, r *http.Reques
 // passesCached reports whether a cached principal meets the instance's
 // per-request rules on this path (requirements, recent authentication);
 // when it does not, the full path answers.
-func passesCached(a *authKit, r *http.Request, p *principal) bool {
-	return isPublic(a, r.URL.Path) || ((!a.hasRequirements || a.s.requirements.unmet(p) == "") &&
+func passesCached(a *authKit, r *http.Request, p *principal, parts []string) bool {
+	return isPublic(a, r.URL.Path) || ((!a.hasRequirements || a.s.requirements.unmet(parts) == "") &&
 		(a.s.maxAuthAge == 0 || !authTooOld(a, p, a.now())))
 }
 

@@ -101,10 +101,15 @@ func principalParts(p *principal) []string {
 	return strings.Split(p.text, fieldSeparator)
 }
 
-// fieldValue returns a principal's field f (or its access token), for
-// callers that need one.
+// fieldValue returns a principal's field f, for callers that need one.
 func fieldValue(p *principal, f int) string {
 	return principalParts(p)[f]
+}
+
+// principalAccessToken returns the access token a principal keeps, or "":
+// the last part, found without splitting the rest.
+func principalAccessToken(p *principal) string {
+	return p.text[strings.LastIndex(p.text, fieldSeparator)+len(fieldSeparator):]
 }
 
 // sessionPrincipal is the identity of a verified cookie session. It runs

@@ -16,9 +16,10 @@ func (q *requirements) any() bool {
 	return len(q.permissions)+len(q.roles)+len(q.organizations)+len(q.entitlements)+len(q.featureFlags) > 0
 }
 
-// unmet names the first requirement the principal does not satisfy, or "".
-func (q *requirements) unmet(p *principal) string {
-	parts := principalParts(p)
+// unmet names the first requirement a principal does not satisfy, or "";
+// parts are the principal's, split (principalParts), which the fast path
+// also sets its headers from.
+func (q *requirements) unmet(parts []string) string {
 	if !hasAll(parts[fieldPermissions], q.permissions) {
 		return "permissions"
 	}

@@ -6,19 +6,18 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/traefik-authkit/authkit"
+	"github.com/traefik-authkit/authkit/harness/browserjar"
 	"github.com/traefik-authkit/authkit/internal/fakeworkos"
 )
 
 const (
 	cookiePassword = "scale-cookie-password-0123456789abcdefghijklmnop"
-	sessionCookie  = "wos-session"
+	sessionCookie  = browserjar.SessionCookie
 )
 
 // combos are the fake's users and organizations the sessions rotate
@@ -57,23 +56,7 @@ func (s *userSession) cookieHeader() (header, sid string, ok bool) {
 	if !s.ready {
 		return "", "", false
 	}
-	return jarHeader(s.jar), s.sid, true
-}
-
-func jarHeader(jar map[string]string) string {
-	if v, ok := jar[sessionCookie]; ok && len(jar) == 1 {
-		return sessionCookie + "=" + v
-	}
-	names := make([]string, 0, len(jar))
-	for n := range jar {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, n := range names {
-		parts = append(parts, n+"="+jar[n])
-	}
-	return strings.Join(parts, "; ")
+	return browserjar.Jar(s.jar).Header(), s.sid, true
 }
 
 // applySetCookies updates a jar as a browser does, in the order the
@@ -84,7 +67,7 @@ func applySetCookies(jar map[string]string, lines []string, now time.Time) (writ
 	had := len(jar) > 0
 	for _, line := range lines {
 		c, err := http.ParseSetCookie(line)
-		if err != nil || !isSessionCookie(c.Name) {
+		if err != nil || !browserjar.IsSessionCookie(c.Name) {
 			continue
 		}
 		if c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(now)) {
@@ -95,10 +78,6 @@ func applySetCookies(jar map[string]string, lines []string, now time.Time) (writ
 		written = true
 	}
 	return written, had && len(jar) == 0
-}
-
-func isSessionCookie(name string) bool {
-	return name == sessionCookie || strings.HasPrefix(name, sessionCookie+".")
 }
 
 // minter signs sessions in at the fake and seals their cookies.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traefik-authkit/authkit/harness/browserjar"
 	"github.com/traefik-authkit/authkit/harness/traefiktest"
 )
 
@@ -77,7 +78,7 @@ func TestApplySetCookies(t *testing.T) {
 		"wos-session=; Path=/; Max-Age=0; HttpOnly",
 		"wos-session.0=aaa; Path=/; HttpOnly", "wos-session.1=bbb; Path=/; HttpOnly", "theme=dark",
 	}, now)
-	if !written || deleted || len(jar) != 2 || jarHeader(jar) != "wos-session.0=aaa; wos-session.1=bbb" {
+	if !written || deleted || len(jar) != 2 || browserjar.Jar(jar).Header() != "wos-session.0=aaa; wos-session.1=bbb" {
 		t.Fatalf("split: written %t deleted %t jar %v", written, deleted, jar)
 	}
 	written, deleted = applySetCookies(jar, []string{
